@@ -1,0 +1,68 @@
+/*  actor.h — the skeleton every genbot actor shares.
+
+    An actor is a CZMQ zactor: a thread that owns its state alone, signals
+    its pipe once initialised and exits when it receives "$TERM". This module
+    gives each one the same reactor (a zloop over its sockets and timers),
+    the same clean stop, and a block of named counters the stats actor reads
+    (C11 atomics: the only state another thread may look at).
+
+        static void s_actor (zsock_t *pipe, void *args) {
+            actor_t *actor = actor_new (pipe, "ledger", s_counter_names);
+            ... create sockets, actor_reader (actor, sock, s_on_sock, self);
+            actor_ready (actor, 0);          //  0 = started, -1 = failed
+            actor_run (actor);               //  until $TERM
+            ... free state
+            actor_destroy (&actor);
+        }
+*/
+#ifndef GENBOT_ACTOR_H
+#define GENBOT_ACTOR_H
+
+#include <czmq.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define ACTOR_MAX_COUNTERS 32
+#define ACTOR_MAX_ACTORS   64
+
+typedef struct {
+    const char *name;                          //  actor name, static
+    const char *const *counter_names;          //  NULL-terminated, static
+    size_t counter_count;
+    _Atomic uint64_t counters[ACTOR_MAX_COUNTERS];
+} actor_stats_t;
+
+typedef struct actor_s actor_t;
+typedef int (actor_sock_fn)(actor_t *actor, zsock_t *sock, void *arg);
+typedef int (actor_timer_fn)(actor_t *actor, int timer_id, void *arg);
+
+actor_t *actor_new(zsock_t *pipe, const char *name, const char *const *counter_names);
+void actor_destroy(actor_t **self_p);
+
+//  Handlers return 0 to go on, -1 to stop the actor.
+int actor_reader(actor_t *self, zsock_t *sock, actor_sock_fn *handler, void *arg);
+void actor_reader_end(actor_t *self, zsock_t *sock);
+//  A timer fires every delay ms, times times (0 = forever); returns its id.
+int actor_timer(actor_t *self, size_t delay_ms, size_t times, actor_timer_fn *handler, void *arg);
+void actor_timer_end(actor_t *self, int timer_id);
+
+//  Signal the creator: 0 = ready, anything else = failed to start.
+void actor_ready(actor_t *self, int status);
+//  Run until $TERM (or a handler returns -1).
+void actor_run(actor_t *self);
+
+const char *actor_name(const actor_t *self);
+zsock_t *actor_pipe(const actor_t *self);
+actor_stats_t *actor_stats(actor_t *self);
+static inline void actor_count(actor_t *self, int counter, uint64_t n) {
+    atomic_fetch_add_explicit(&actor_stats(self)->counters[counter], n, memory_order_relaxed);
+}
+
+//  Start a zactor and wait for its actor_ready; returns NULL (actor already
+//  joined) when it reported failure.
+zactor_t *actor_start(zactor_fn *fn, void *args);
+
+//  The registry of every live actor's stats block, for the stats actor.
+size_t actor_registry(actor_stats_t **out, size_t max);
+
+#endif

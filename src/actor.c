@@ -1,0 +1,178 @@
+/*  actor.c — the shared skeleton of genbot's actors (see actor.h). */
+#include "actor.h"
+
+#include <assert.h>
+
+struct actor_s {
+    zsock_t *pipe;
+    zloop_t *loop;
+    zlistx_t *handlers; //  s_handler_t records the loop points to
+    actor_stats_t stats;
+    int registry_slot;
+};
+
+typedef struct {
+    actor_t *actor;
+    actor_sock_fn *sock_fn;
+    actor_timer_fn *timer_fn;
+    void *arg;
+    int timer_id;
+} s_handler_t;
+
+//  The registry is written when an actor starts or stops and read by the
+//  stats actor; slots are claimed with a compare-and-swap, never locked.
+static _Atomic(actor_stats_t *) s_registry[ACTOR_MAX_ACTORS];
+
+static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg);
+static void s_handler_free(void **item_p);
+static int s_on_reader(zloop_t *loop, zsock_t *sock, void *arg);
+static int s_on_timer(zloop_t *loop, int timer_id, void *arg);
+
+actor_t *actor_new(zsock_t *pipe, const char *name, const char *const *counter_names) {
+    assert(pipe && name);
+    actor_t *self = (actor_t *)zmalloc(sizeof(actor_t));
+    self->pipe = pipe;
+    self->loop = zloop_new();
+    assert(self->loop);
+    //  stop on $TERM only: the supervisor decides the order of shutdown
+    zloop_set_nonstop(self->loop, true);
+    self->stats.name = name;
+    self->stats.counter_names = counter_names;
+    while (counter_names && counter_names[self->stats.counter_count])
+        self->stats.counter_count++;
+    assert(self->stats.counter_count <= ACTOR_MAX_COUNTERS);
+    self->registry_slot = -1;
+    for (int i = 0; i < ACTOR_MAX_ACTORS; i++) {
+        actor_stats_t *empty = NULL;
+        if (atomic_compare_exchange_strong(&s_registry[i], &empty, &self->stats)) {
+            self->registry_slot = i;
+            break;
+        }
+    }
+    self->handlers = zlistx_new();
+    zlistx_set_destructor(self->handlers, s_handler_free);
+    zloop_reader(self->loop, pipe, s_on_pipe, self);
+    return self;
+}
+
+void actor_destroy(actor_t **self_p) {
+    assert(self_p);
+    actor_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->registry_slot >= 0)
+        atomic_store(&s_registry[self->registry_slot], NULL);
+    zloop_destroy(&self->loop);
+    zlistx_destroy(&self->handlers);
+    free(self);
+    *self_p = NULL;
+}
+
+int actor_reader(actor_t *self, zsock_t *sock, actor_sock_fn *handler, void *arg) {
+    s_handler_t *h = (s_handler_t *)zmalloc(sizeof(s_handler_t));
+    h->actor = self;
+    h->sock_fn = handler;
+    h->arg = arg;
+    if (zloop_reader(self->loop, sock, s_on_reader, h)) {
+        free(h);
+        return -1;
+    }
+    zloop_reader_set_tolerant(self->loop, sock);
+    zlistx_add_end(self->handlers, h);
+    return 0;
+}
+
+void actor_reader_end(actor_t *self, zsock_t *sock) {
+    zloop_reader_end(self->loop, sock);
+}
+
+int actor_timer(actor_t *self, size_t delay_ms, size_t times, actor_timer_fn *handler, void *arg) {
+    s_handler_t *h = (s_handler_t *)zmalloc(sizeof(s_handler_t));
+    h->actor = self;
+    h->timer_fn = handler;
+    h->arg = arg;
+    h->timer_id = zloop_timer(self->loop, delay_ms, times, s_on_timer, h);
+    zlistx_add_end(self->handlers, h);
+    return h->timer_id;
+}
+
+void actor_timer_end(actor_t *self, int timer_id) {
+    zloop_timer_end(self->loop, timer_id);
+}
+
+void actor_ready(actor_t *self, int status) {
+    //  zactor_new consumes the first signal; actor_start reads the status.
+    zsock_signal(self->pipe, 0);
+    zsock_signal(self->pipe, (byte)(status ? 1 : 0));
+    if (status) {
+        //  a failed actor still waits for $TERM so that zactor_destroy
+        //  never sends to a closed pipe
+        char *command = zstr_recv(self->pipe);
+        zstr_free(&command);
+    }
+}
+
+void actor_run(actor_t *self) {
+    zloop_start(self->loop);
+}
+
+const char *actor_name(const actor_t *self) {
+    return self->stats.name;
+}
+
+zsock_t *actor_pipe(const actor_t *self) {
+    return self->pipe;
+}
+
+actor_stats_t *actor_stats(actor_t *self) {
+    return &self->stats;
+}
+
+zactor_t *actor_start(zactor_fn *fn, void *args) {
+    zactor_t *actor = zactor_new(fn, args);
+    if (!actor)
+        return NULL;
+    if (zsock_wait(actor) != 0) {
+        zactor_destroy(&actor);
+        return NULL;
+    }
+    return actor;
+}
+
+size_t actor_registry(actor_stats_t **out, size_t max) {
+    size_t n = 0;
+    for (int i = 0; i < ACTOR_MAX_ACTORS && n < max; i++) {
+        actor_stats_t *stats = atomic_load(&s_registry[i]);
+        if (stats)
+            out[n++] = stats;
+    }
+    return n;
+}
+
+static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg) {
+    (void)loop;
+    (void)arg;
+    char *command = zstr_recv(pipe);
+    if (!command)
+        return -1; //  interrupted
+    int rc = streq(command, "$TERM") ? -1 : 0;
+    zstr_free(&command);
+    return rc;
+}
+
+static int s_on_reader(zloop_t *loop, zsock_t *sock, void *arg) {
+    (void)loop;
+    s_handler_t *h = (s_handler_t *)arg;
+    return h->sock_fn(h->actor, sock, h->arg);
+}
+
+static int s_on_timer(zloop_t *loop, int timer_id, void *arg) {
+    (void)loop;
+    s_handler_t *h = (s_handler_t *)arg;
+    return h->timer_fn(h->actor, timer_id, h->arg);
+}
+
+static void s_handler_free(void **item_p) {
+    free(*item_p);
+    *item_p = NULL;
+}

@@ -1,0 +1,95 @@
+/*  store_internal.h — shared by store.c (connection, schema) and
+    store_ops.c (request handlers). Not part of the store interface.
+*/
+#ifndef GENBOT_STORE_INTERNAL_H
+#define GENBOT_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include "store.h"
+
+#define STORE_JOB_COLS                                                                             \
+    "job_id, user_id, chat_id, order_token, idx, model, params, price, state, attempts,"           \
+    " next_at_ms, key_id, task_id, progress, result_url, err_class, err_detail, created_ms,"       \
+    " updated_ms"
+#define STORE_ACTIVE_STATES "('queued','running','submitted')"
+
+//  S(ID, SQL): every statement, prepared once at open.
+#define STORE_STATEMENTS(S)                                                                        \
+    S(SAVEPOINT, "SAVEPOINT req")                                                                  \
+    S(RELEASE, "RELEASE req")                                                                      \
+    S(ROLLBACK_TO, "ROLLBACK TO req")                                                              \
+    S(USER_GET, "SELECT balance, held, blocked, lang FROM users WHERE user_id = ?1")               \
+    S(USER_INSERT, "INSERT INTO users (user_id, lang, first_name, username, created_ms,"           \
+                   " updated_ms) VALUES (?1, coalesce(?2, ''), coalesce(?3, ''),"                  \
+                   " coalesce(?4, ''), ?5, ?5)")                                                   \
+    S(USER_PROFILE, "UPDATE users SET lang = coalesce(?2, lang),"                                  \
+                    " first_name = coalesce(?3, first_name), username = coalesce(?4, username),"   \
+                    " blocked = 0, updated_ms = ?5 WHERE user_id = ?1 AND (blocked <> 0"           \
+                    " OR lang IS NOT coalesce(?2, lang) OR first_name IS NOT coalesce(?3,"         \
+                    " first_name) OR username IS NOT coalesce(?4, username))")                     \
+    S(USER_MOVE, "UPDATE users SET balance = balance + ?2, held = held + ?3, updated_ms = ?4"      \
+                 " WHERE user_id = ?1")                                                            \
+    S(USER_BLOCK, "UPDATE users SET blocked = ?2, updated_ms = ?3 WHERE user_id = ?1")             \
+    S(ENTRY_INSERT, "INSERT INTO entries (user_id, kind, d_balance, d_held, job_id, payment_id,"   \
+                    " ref, reason, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")       \
+    S(ENTRY_BY_REF, "SELECT entry_id FROM entries WHERE ref = ?1")                                 \
+    S(ENTRIES_BY_USER, "SELECT entry_id, kind, d_balance, d_held, ref, created_ms, job_id,"        \
+                       " reason FROM entries WHERE user_id = ?1 ORDER BY entry_id DESC LIMIT ?2")  \
+    S(ORDER_JOBS, "SELECT job_id FROM jobs WHERE user_id = ?1 AND order_token = ?2 ORDER BY idx")  \
+    S(ACTIVE_COUNT, "SELECT count(*) FROM jobs WHERE user_id = ?1 AND state IN "                   \
+                    STORE_ACTIVE_STATES)                                                           \
+    S(RECENT_ORDERS, "SELECT count(DISTINCT order_token) FROM jobs WHERE user_id = ?1"             \
+                     " AND created_ms > ?2")                                                       \
+    S(JOB_INSERT, "INSERT INTO jobs (user_id, chat_id, order_token, idx, model, params, price,"    \
+                  " state, next_at_ms, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5,"        \
+                  " coalesce(?6, ''), ?7, 'queued', ?8, ?8, ?8)")                                  \
+    S(JOB_GET, "SELECT " STORE_JOB_COLS " FROM jobs WHERE job_id = ?1")                            \
+    S(JOBS_CLAIM, "UPDATE jobs SET state = 'running', key_id = ?1, updated_ms = ?2"                \
+                  " WHERE job_id IN (SELECT job_id FROM jobs WHERE state = 'queued'"               \
+                  " AND next_at_ms <= ?2 ORDER BY job_id LIMIT ?3) RETURNING " STORE_JOB_COLS)     \
+    S(JOB_SUBMIT, "UPDATE jobs SET state = 'submitted', task_id = ?2, updated_ms = ?3"             \
+                  " WHERE job_id = ?1")                                                            \
+    S(JOB_PROGRESS, "UPDATE jobs SET progress = ?2, updated_ms = ?3 WHERE job_id = ?1")            \
+    S(JOB_REQUEUE, "UPDATE jobs SET state = 'queued', next_at_ms = ?2, attempts = attempts + ?3,"  \
+                   " key_id = NULL, task_id = NULL, progress = NULL, err_class = ?4,"              \
+                   " err_detail = ?5, updated_ms = ?6 WHERE job_id = ?1")                          \
+    S(JOB_SUCCEED, "UPDATE jobs SET state = 'succeeded', result_url = ?2, progress = 100,"         \
+                   " updated_ms = ?3 WHERE job_id = ?1")                                           \
+    S(JOB_END, "UPDATE jobs SET state = ?2, err_class = coalesce(?3, err_class),"                  \
+               " err_detail = coalesce(?4, err_detail), updated_ms = ?5 WHERE job_id = ?1")        \
+    S(JOBS_BY_USER, "SELECT " STORE_JOB_COLS " FROM jobs WHERE user_id = ?1"                       \
+                    " AND (?2 IS NULL OR state = ?2) ORDER BY created_ms DESC, job_id DESC"        \
+                    " LIMIT ?3")                                                                   \
+    S(JOBS_BY_STATE, "SELECT " STORE_JOB_COLS " FROM jobs WHERE state = ?1"                        \
+                     " AND (?2 IS NULL OR key_id = ?2) ORDER BY job_id LIMIT ?3")                  \
+    S(PAYMENT_INSERT, "INSERT INTO payments (provider, charge_id, user_id, amount, credits,"       \
+                      " created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING")       \
+    S(SESSION_UPSERT, "INSERT INTO sessions (user_id, state, data, update_id, updated_ms)"         \
+                      " VALUES (?1, ?2, ?3, coalesce(?4, 0), ?5) ON CONFLICT (user_id) DO UPDATE"  \
+                      " SET state = excluded.state, data = excluded.data,"                         \
+                      " update_id = max(update_id, excluded.update_id),"                           \
+                      " updated_ms = excluded.updated_ms")                                         \
+    S(SESSION_GET, "SELECT state, data, update_id FROM sessions WHERE user_id = ?1")               \
+    S(KV_RAISE, "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE"          \
+                " SET value = max(value, excluded.value)")                                         \
+    S(KV_GET, "SELECT value FROM kv WHERE key = ?1")                                               \
+    S(RECOVER_RUNNING, "UPDATE jobs SET state = 'queued', key_id = NULL WHERE state = 'running'")  \
+    S(COUNT_STATE, "SELECT count(*) FROM jobs WHERE state = ?1")
+
+typedef enum {
+#define S_STMT_ENUM(id, text) S_##id,
+    STORE_STATEMENTS(S_STMT_ENUM)
+#undef S_STMT_ENUM
+        S_COUNT_
+} store_stmt_id_t;
+
+struct store_s {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S_COUNT_];
+};
+
+//  The statement, reset and with its bindings cleared. Callers reset it
+//  again when done (sqlite3_reset) so it holds no read transaction.
+sqlite3_stmt *store_stmt(store_t *self, store_stmt_id_t id);
+
+#endif
