@@ -1,9 +1,10 @@
 /*  config.h — genbot's configuration, read once from the environment.
 
-    One table (CONFIG_KNOBS) declares every variable: its name, its kind, its
-    default and its bounds. config_load parses it; a bad value is an error
-    naming the variable and what is wrong (the caller exits with code 2).
-    config_print writes the effective values with secrets masked.
+    One table (s_knobs in config.c) declares every variable: its name, its
+    kind, its default, its bounds, whether it is secret and what it is for.
+    config_load parses it; a bad value is an error naming the variable and
+    what is wrong (the caller exits with code 2). config_print writes the
+    effective values with secrets masked.
 
     Conventions: an empty variable is the same as an unset one (its default
     applies); URLs are stored without a trailing '/'; list items are trimmed
@@ -28,7 +29,7 @@
 typedef enum { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR } log_level_t;
 
 typedef struct {
-    char *telegram_bot_token;      //  NULL when unset
+    char *telegram_bot_token; //  NULL when unset
     char *telegram_api_url;
     int64_t tg_poll_timeout_s;
     char *kie_api_keys[CONFIG_MAX_KEYS];
@@ -41,7 +42,7 @@ typedef struct {
     int64_t free_credits;
     char *stats_bind;
     char *http_bind;
-    char *public_url;              //  NULL when unset
+    char *public_url; //  NULL when unset
     int64_t kie_poll_ms;
     int64_t kie_poll_max_ms;
     int64_t kie_max_task_s;
@@ -55,10 +56,10 @@ typedef struct {
     int64_t limit_active;
     int64_t limit_per_min;
     int64_t sessions;
-    int sync_full;                 //  1 = synchronous=FULL, 0 = NORMAL, -1 = OFF
+    int sync_full; //  1 = synchronous=FULL, 0 = NORMAL, -1 = OFF
     log_level_t log_level;
-    char *catalog_path;            //  NULL = built-in
-    int64_t ledger_batch_max;      //  GENBOT_LEDGER_BATCH: requests per transaction
+    char *catalog_path;       //  NULL = built-in
+    int64_t ledger_batch_max; //  GENBOT_LEDGER_BATCH: requests per transaction
 } config_t;
 
 //  Parse from a getenv-like lookup (NULL = the process environment).

@@ -2,9 +2,9 @@
 
     The ledger actor binds a ROUTER socket (LEDGER_ENDPOINT by default) and
     serves the request kinds of msg.h. It drains waiting requests into a
-    batch of at most ledger_batch_max, applies each inside its own savepoint
-    of one transaction, commits, and only then sends the replies: a reply
-    means the change is durable. A request that fails validation is answered
+    batch of at most ledger_batch_max, applies them in one transaction,
+    commits, and only then sends the replies: a reply means the change is
+    durable. A request that fails validation is answered
     with MSG_K_ERROR {code, detail[, shortfall]} and changes nothing; the
     other requests of its batch are not affected.
 

@@ -201,8 +201,8 @@ void msg_print_docs(FILE *out);
 
 //  Build. A message owns copies of everything set on it. msg_new asserts that
 //  kind is a top-level kind (rows come from msg_add_row). A required MT_LIST
-//  field starts present and empty (it encodes as []), so an empty job_list
-//  is valid as built.
+//  field starts present and empty (it encodes as []); an optional one is
+//  absent until its first msg_add_row.
 msg_t *msg_new(int kind, uint64_t corr_id);
 void msg_destroy(msg_t **self_p);
 int msg_kind(const msg_t *self);

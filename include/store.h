@@ -1,12 +1,16 @@
 /*  store.h — genbot's durable state behind one interface.
 
     The ledger actor is the only caller that writes. It opens a transaction,
-    applies requests one by one (each inside its own savepoint, so a failing
-    request leaves no trace and does not disturb its neighbours), commits,
-    and only then replies. store_apply is the whole request surface: a
-    request message in, a reply message out (MSG_K_ERROR with a ledger_err_t
-    code when the request is refused). A PostgreSQL backend would implement
-    the same functions.
+    applies a batch of requests, commits, and only then replies. store_apply
+    is the whole request surface: a request message in, a reply message out
+    (MSG_K_ERROR with a ledger_err_t code when the request is refused). A
+    PostgreSQL backend would implement the same functions.
+
+    Handlers refuse before they write, so a refused request leaves no trace
+    in the batch and needs no savepoint. When that does not hold — SQLite
+    failed part-way, or a handler wrote and then refused — the store marks
+    the batch poisoned: the ledger rolls it back and applies each request
+    alone (store_apply_alone), where a failure rolls back just that one.
 
     Credits are integers. Every balance change is one row of `entries`
     with a unique ref, which is what makes each change idempotent.
@@ -50,6 +54,12 @@ void store_rollback(store_t *self);
 //  (never NULL). The reply's corr_id is the request's.
 msg_t *store_apply(store_t *self, const msg_t *request, const store_limits_t *limits,
                    int64_t now_ms);
+//  True when the open batch can't be committed as it is (see above).
+bool store_poisoned(const store_t *self);
+//  One request in a transaction of its own: committed when it succeeds,
+//  rolled back when it is refused. A failed COMMIT becomes an internal error.
+msg_t *store_apply_alone(store_t *self, const msg_t *request, const store_limits_t *limits,
+                         int64_t now_ms);
 
 //  Startup recovery (DESIGN.md): running jobs go back to queued with no
 //  attempt counted; submitted and succeeded jobs are only counted. Runs in

@@ -2,6 +2,7 @@
 #include "actor.h"
 
 #include <assert.h>
+#include <sys/prctl.h>
 
 struct actor_s {
     zsock_t *pipe;
@@ -32,6 +33,7 @@ actor_t *actor_new(zsock_t *pipe, const char *name, const char *const *counter_n
     assert(pipe && name);
     actor_t *self = (actor_t *)zmalloc(sizeof(actor_t));
     self->pipe = pipe;
+    prctl(PR_SET_NAME, name, 0, 0, 0); //  `top -H` and perf show actors by name
     self->loop = zloop_new();
     assert(self->loop);
     //  stop on $TERM only: the supervisor decides the order of shutdown

@@ -1,12 +1,12 @@
 /*  ledger.c — the ledger actor: group commit over store.h.
 
     Every wake-up drains up to batch_max waiting requests, applies them in
-    one transaction (each in its own savepoint, see store_ops.c), commits,
-    and only then replies. One fsync pays for the whole batch, which is what
-    lets one writer keep up with every actor at once. If the COMMIT itself
-    fails, nothing of the batch was written: each request is then applied
-    again in a transaction of its own, so one bad request can't take its
-    neighbours down with it.
+    one transaction, commits, and only then replies. One fsync pays for the
+    whole batch, which is what lets one writer keep up with every actor at
+    once. If the batch can't be committed as it is (SQLite failed, or the
+    store says a refused request wrote — see store.h), nothing of it is
+    kept: each request is applied again in a transaction of its own, so one
+    bad request can't take its neighbours down with it.
 */
 #include "ledger.h"
 
@@ -239,36 +239,21 @@ static void s_apply_batch(ledger_t *self) {
             if (self->requests[i])
                 self->replies[i] =
                     store_apply(self->store, self->requests[i], &self->limits, now);
-        if (store_commit(self->store) == 0)
+        if (!store_poisoned(self->store) && store_commit(self->store) == 0)
             return;
-        log_error("ledger", "batch commit failed, applying one by one", "n=%zu error=\"%s\"",
-                  self->count, store_errmsg(self->store));
+        //  Nothing of the batch is kept; each request is applied again alone.
+        log_warn("ledger", "batch rolled back, applying one by one", "n=%zu error=\"%s\"",
+                 self->count, store_errmsg(self->store));
         actor_count(self->actor, C_COMMIT_FAILS, 1);
         store_rollback(self->store);
         for (size_t i = 0; i < self->count; i++)
             if (self->requests[i])
                 msg_destroy(&self->replies[i]);
     }
-    for (size_t i = 0; i < self->count; i++) {
-        if (!self->requests[i])
-            continue; //  malformed: answered already
-        msg_t *reply = NULL;
-        if (store_begin(self->store) == 0) {
-            reply = store_apply(self->store, self->requests[i], &self->limits, now);
-            if (store_commit(self->store) != 0) {
-                store_rollback(self->store);
-                msg_destroy(&reply);
-            }
-        }
-        if (!reply) {
-            reply = msg_new(MSG_K_ERROR, msg_corr(self->requests[i]));
-            msg_set_int(reply, F_CODE, LEDGER_E_INTERNAL);
-            msg_set_str(reply, F_DETAIL, "the database refused the change");
-            log_error("ledger", "request not applied", "kind=%s error=\"%s\"",
-                      msg_kind_name(msg_kind(self->requests[i])), store_errmsg(self->store));
-        }
-        self->replies[i] = reply;
-    }
+    for (size_t i = 0; i < self->count; i++)
+        if (self->requests[i])
+            self->replies[i] =
+                store_apply_alone(self->store, self->requests[i], &self->limits, now);
 }
 
 static int64_t s_now(ledger_t *self) {

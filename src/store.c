@@ -5,12 +5,18 @@
 #include "store_internal.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 //  Schema by version: element i migrates from user_version i to i + 1.
 //  Add a migration by appending a row; never edit a released one.
+//  64 MB of page cache keeps the hot indexes in memory; checkpoints every
+//  ~16 MB of WAL instead of SQLite's 4 MB make them rarer and larger.
+#define STORE_CACHE_KB         "65536"
+#define STORE_CHECKPOINT_PAGES "4000"
+
 static const char *s_migrations[] = {
     //  0 → 1
     "CREATE TABLE users ("
@@ -99,8 +105,18 @@ static const char *s_sql[] = {
 
 static int s_exec(store_t *self, const char *sql);
 
+//  Each connection is used by one thread only (the ledger's; check and
+//  tools open their own), so SQLite's own mutexes are pure cost: multi-
+//  thread mode and no memory statistics. Must run before SQLite starts.
+static pthread_once_t s_sqlite_once = PTHREAD_ONCE_INIT;
+static void s_sqlite_init(void) {
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 store_t *store_open(const char *path, int sync, char *err, size_t err_size) {
     assert(path && err);
+    pthread_once(&s_sqlite_once, s_sqlite_init);
     store_t *self = (store_t *)calloc(1, sizeof(store_t));
     assert(self);
     int rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -117,7 +133,9 @@ store_t *store_open(const char *path, int sync, char *err, size_t err_size) {
                                        : "PRAGMA synchronous=OFF";
     //  WAL: readers (genbot check, tools) never block the one writer.
     if (s_exec(self, "PRAGMA journal_mode=WAL") || s_exec(self, sync_sql) ||
-        s_exec(self, "PRAGMA foreign_keys=OFF") || s_exec(self, "PRAGMA temp_store=MEMORY")) {
+        s_exec(self, "PRAGMA foreign_keys=OFF") || s_exec(self, "PRAGMA temp_store=MEMORY") ||
+        s_exec(self, "PRAGMA cache_size=-" STORE_CACHE_KB) ||
+        s_exec(self, "PRAGMA wal_autocheckpoint=" STORE_CHECKPOINT_PAGES)) {
         snprintf(err, err_size, "cannot configure %s: %s", path, sqlite3_errmsg(self->db));
         store_destroy(&self);
         return NULL;
@@ -173,7 +191,12 @@ void store_destroy(store_t **self_p) {
 }
 
 int store_begin(store_t *self) {
+    self->poisoned = false;
     return s_exec(self, "BEGIN IMMEDIATE");
+}
+
+bool store_poisoned(const store_t *self) {
+    return self->poisoned;
 }
 
 int store_commit(store_t *self) {

@@ -15,9 +15,6 @@
 
 //  S(ID, SQL): every statement, prepared once at open.
 #define STORE_STATEMENTS(S)                                                                        \
-    S(SAVEPOINT, "SAVEPOINT req")                                                                  \
-    S(RELEASE, "RELEASE req")                                                                      \
-    S(ROLLBACK_TO, "ROLLBACK TO req")                                                              \
     S(USER_GET, "SELECT balance, held, blocked, lang FROM users WHERE user_id = ?1")               \
     S(USER_INSERT, "INSERT INTO users (user_id, lang, first_name, username, created_ms,"           \
                    " updated_ms) VALUES (?1, coalesce(?2, ''), coalesce(?3, ''),"                  \
@@ -35,11 +32,12 @@
     S(ENTRY_BY_REF, "SELECT entry_id FROM entries WHERE ref = ?1")                                 \
     S(ENTRIES_BY_USER, "SELECT entry_id, kind, d_balance, d_held, ref, created_ms, job_id,"        \
                        " reason FROM entries WHERE user_id = ?1 ORDER BY entry_id DESC LIMIT ?2")  \
+    S(ORDER_CHECK, "SELECT balance, held, (SELECT count(*) FROM jobs WHERE user_id = ?1 AND"       \
+                   " state IN " STORE_ACTIVE_STATES "), (SELECT count(DISTINCT order_token)"       \
+                   " FROM jobs WHERE user_id = ?1 AND created_ms > ?2) FROM users"                 \
+                   " WHERE user_id = ?1")                                                          \
+    S(JOB_STATE, "SELECT user_id, price, state, key_id, task_id FROM jobs WHERE job_id = ?1")      \
     S(ORDER_JOBS, "SELECT job_id FROM jobs WHERE user_id = ?1 AND order_token = ?2 ORDER BY idx")  \
-    S(ACTIVE_COUNT, "SELECT count(*) FROM jobs WHERE user_id = ?1 AND state IN "                   \
-                    STORE_ACTIVE_STATES)                                                           \
-    S(RECENT_ORDERS, "SELECT count(DISTINCT order_token) FROM jobs WHERE user_id = ?1"             \
-                     " AND created_ms > ?2")                                                       \
     S(JOB_INSERT, "INSERT INTO jobs (user_id, chat_id, order_token, idx, model, params, price,"    \
                   " state, next_at_ms, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5,"        \
                   " coalesce(?6, ''), ?7, 'queued', ?8, ?8, ?8)")                                  \
@@ -85,6 +83,7 @@ typedef enum {
 
 struct store_s {
     sqlite3 *db;
+    bool poisoned; //  the open batch must be rolled back and redone
     sqlite3_stmt *stmt[S_COUNT_];
 };
 

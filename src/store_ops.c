@@ -1,7 +1,7 @@
 /*  store_ops.c — every ledger request, one handler each, dispatched by the
-    table at the bottom. A handler validates first, then writes; when it
-    returns an error reply, store_apply rolls its savepoint back, so a
-    refused request never leaves a trace.
+    table at the bottom. A handler refuses before it writes: every typed
+    error is decided on reads alone, so a refused request leaves no trace in
+    the batch. store_apply enforces that (see store.h, "poisoned").
 
     Entry refs (unique, the idempotency keys of balance changes):
       grant:<user>   hold:<job>   capture:<job>   release:<job>
@@ -65,13 +65,27 @@ msg_t *store_apply(store_t *self, const msg_t *req, const store_limits_t *limits
     if (!op)
         return s_error(&ctx, LEDGER_E_BAD_REQUEST, "%s is not a ledger request",
                        msg_kind_name(msg_kind(req)));
-    if (op->writes && s_step(self, S_SAVEPOINT, store_stmt(self, S_SAVEPOINT)))
-        return s_sql_error(&ctx, "savepoint");
+    int changes = sqlite3_total_changes(self->db);
     msg_t *reply = op->fn(&ctx);
-    if (op->writes) {
-        if (msg_kind(reply) == MSG_K_ERROR)
-            s_step(self, S_ROLLBACK_TO, store_stmt(self, S_ROLLBACK_TO));
-        s_step(self, S_RELEASE, store_stmt(self, S_RELEASE));
+    if (msg_kind(reply) == MSG_K_ERROR &&
+        (msg_int(reply, F_CODE) == LEDGER_E_INTERNAL ||
+         sqlite3_total_changes(self->db) != changes))
+        self->poisoned = true;
+    return reply;
+}
+
+msg_t *store_apply_alone(store_t *self, const msg_t *req, const store_limits_t *limits,
+                         int64_t now_ms) {
+    s_ctx_t ctx = {self, req, limits, now_ms};
+    if (store_begin(self))
+        return s_sql_error(&ctx, "begin");
+    msg_t *reply = store_apply(self, req, limits, now_ms);
+    if (msg_kind(reply) == MSG_K_ERROR)
+        store_rollback(self);
+    else if (store_commit(self)) {
+        msg_destroy(&reply);
+        reply = s_sql_error(&ctx, "commit");
+        store_rollback(self);
     }
     return reply;
 }
@@ -172,25 +186,25 @@ static msg_t *s_order_place(s_ctx_t *ctx) {
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return s_sql_error(ctx, "order_jobs");
 
-    int64_t balance, held;
-    int found = s_user(ctx->store, user_id, &balance, &held);
-    if (found <= 0)
-        return found < 0 ? s_sql_error(ctx, "user_get")
-                         : s_error(ctx, LEDGER_E_NOT_FOUND, "user %lld not found",
-                                   (long long)user_id);
+    //  the user and both limits in one query
+    stmt = store_stmt(ctx->store, S_ORDER_CHECK);
+    sqlite3_bind_int64(stmt, 1, user_id);
+    sqlite3_bind_int64(stmt, 2, ctx->now - S_MINUTE_MS);
+    rc = sqlite3_step(stmt);
+    int64_t balance = 0, held = 0, active = 0, recent = 0;
+    if (rc == SQLITE_ROW) {
+        balance = sqlite3_column_int64(stmt, 0);
+        held = sqlite3_column_int64(stmt, 1);
+        active = sqlite3_column_int64(stmt, 2);
+        recent = sqlite3_column_int64(stmt, 3);
+    }
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? s_error(ctx, LEDGER_E_NOT_FOUND, "user %lld not found",
+                                           (long long)user_id)
+                                 : s_sql_error(ctx, "order_check");
     bool duplicate = n > 0;
     if (!duplicate) {
-        stmt = store_stmt(ctx->store, S_ACTIVE_COUNT);
-        sqlite3_bind_int64(stmt, 1, user_id);
-        int64_t active = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
-        sqlite3_reset(stmt);
-        stmt = store_stmt(ctx->store, S_RECENT_ORDERS);
-        sqlite3_bind_int64(stmt, 1, user_id);
-        sqlite3_bind_int64(stmt, 2, ctx->now - S_MINUTE_MS);
-        int64_t recent = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
-        sqlite3_reset(stmt);
-        if (active < 0 || recent < 0)
-            return s_sql_error(ctx, "order limits");
         if (active + count > ctx->limits->limit_active)
             return s_error(ctx, LEDGER_E_TOO_MANY_ACTIVE, "%lld active, limit %lld",
                            (long long)active, (long long)ctx->limits->limit_active);
@@ -524,6 +538,15 @@ static msg_t *s_payment_credit(s_ctx_t *ctx) {
         return found < 0 ? s_sql_error(ctx, "user_get")
                          : s_error(ctx, LEDGER_E_NOT_FOUND, "user %lld not found",
                                    (long long)user_id);
+    char ref[MSG_MAX_NAME + 64];
+    snprintf(ref, sizeof ref, "pay:%s:%s", msg_str(req, F_PROVIDER), msg_str(req, F_CHARGE_ID));
+    int exists = s_ref_exists(ctx->store, ref);
+    if (exists < 0)
+        return s_sql_error(ctx, "entry_by_ref");
+    if (exists)
+        return s_ok(ctx, true);
+    if (balance + credits > S_MAX_BALANCE)
+        return s_error(ctx, LEDGER_E_BAD_REQUEST, "balance would exceed %lld", S_MAX_BALANCE);
     sqlite3_stmt *stmt = store_stmt(ctx->store, S_PAYMENT_INSERT);
     sqlite3_bind_text(stmt, 1, msg_str(req, F_PROVIDER), -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, msg_str(req, F_CHARGE_ID), -1, SQLITE_STATIC);
@@ -531,15 +554,9 @@ static msg_t *s_payment_credit(s_ctx_t *ctx) {
     sqlite3_bind_int64(stmt, 4, msg_int(req, F_AMOUNT));
     sqlite3_bind_int64(stmt, 5, credits);
     sqlite3_bind_int64(stmt, 6, ctx->now);
-    if (s_step(ctx->store, S_PAYMENT_INSERT, stmt))
+    if (s_step(ctx->store, S_PAYMENT_INSERT, stmt) || sqlite3_changes(ctx->store->db) != 1)
         return s_sql_error(ctx, "payment_insert");
-    if (sqlite3_changes(ctx->store->db) == 0)
-        return s_ok(ctx, true);
-    if (balance + credits > S_MAX_BALANCE)
-        return s_error(ctx, LEDGER_E_BAD_REQUEST, "balance would exceed %lld", S_MAX_BALANCE);
     int64_t payment_id = sqlite3_last_insert_rowid(ctx->store->db);
-    char ref[MSG_MAX_NAME + 64];
-    snprintf(ref, sizeof ref, "pay:%s:%s", msg_str(req, F_PROVIDER), msg_str(req, F_CHARGE_ID));
     if (s_move(ctx, user_id, "topup", credits, 0, 0, payment_id, ref, msg_str(req, F_PROVIDER)))
         return s_sql_error(ctx, "topup");
     return s_ok(ctx, false);
@@ -765,16 +782,16 @@ static void s_copy_text(char *dst, size_t size, const unsigned char *src) {
 static int s_job_load(store_t *store, int64_t job_id, s_job_t *job) {
     memset(job, 0, sizeof *job);
     job->job_id = job_id;
-    sqlite3_stmt *stmt = store_stmt(store, S_JOB_GET);
+    sqlite3_stmt *stmt = store_stmt(store, S_JOB_STATE);
     sqlite3_bind_int64(stmt, 1, job_id);
     int rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
         job->found = true;
-        job->user_id = sqlite3_column_int64(stmt, 1);
-        job->price = sqlite3_column_int64(stmt, 7);
-        job->state = job_state_parse((const char *)sqlite3_column_text(stmt, 8));
-        s_copy_text(job->key_id, sizeof job->key_id, sqlite3_column_text(stmt, 11));
-        s_copy_text(job->task_id, sizeof job->task_id, sqlite3_column_text(stmt, 12));
+        job->user_id = sqlite3_column_int64(stmt, 0);
+        job->price = sqlite3_column_int64(stmt, 1);
+        job->state = job_state_parse((const char *)sqlite3_column_text(stmt, 2));
+        s_copy_text(job->key_id, sizeof job->key_id, sqlite3_column_text(stmt, 3));
+        s_copy_text(job->task_id, sizeof job->task_id, sqlite3_column_text(stmt, 4));
     }
     sqlite3_reset(stmt);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
