@@ -19,6 +19,9 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC:= $(wildcard bench/*.c)
 HDRS     := $(wildcard include/*.h src/*.h src/*/*.h tests/*.h)
 
+#  keep object files of tests (make would delete them as intermediates)
+.SECONDARY:
+
 .PHONY: all deps run test asan tsan lint format bench clean check-deps
 all: $(BUILD)/genbot $(BUILD)/genbot-bench $(TEST_BIN)
 
@@ -41,16 +44,19 @@ $(BUILD)/%.o: %.c $(HDRS)
 
 $(BUILD)/libgenbot.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/genbot: $(BUILD)/src/main.o $(BUILD)/libgenbot.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+		@echo "LD $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/genbot-bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libgenbot.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+		@echo "LD $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libgenbot.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LDLIBS)
+		@echo "LD $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LDLIBS)
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/genbot
