@@ -36,123 +36,117 @@
 typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
 
 //  Size limits, named so callers can check before they build a message.
-#define MSG_MAX_NAME      256
-#define MSG_MAX_TOKEN     64
-#define MSG_MAX_TEXT      16384    //  user text, prompts, job parameters
-#define MSG_MAX_URL       4096
-#define MSG_MAX_DETAIL    2048
-#define MSG_MAX_SESSION   65536
-#define MSG_MAX_IDS       100
-#define MSG_MAX_ROWS      200
-#define MSG_MAX_FRAME     (1 << 20)
+#define MSG_MAX_NAME    256
+#define MSG_MAX_TOKEN   64
+#define MSG_MAX_TEXT    16384 //  user text, prompts, job parameters
+#define MSG_MAX_URL     4096
+#define MSG_MAX_DETAIL  2048
+#define MSG_MAX_SESSION 65536
+#define MSG_MAX_IDS     100
+#define MSG_MAX_ROWS    200
+#define MSG_MAX_FRAME   (1 << 20)
 
 //  F(ID, "wire name", type, max, row kind or NONE)
-#define MSG_FIELDS(F)                                                          \
-    F(USER_ID, "user_id", MT_INT, 0, NONE)                                     \
-    F(CHAT_ID, "chat_id", MT_INT, 0, NONE)                                     \
-    F(LANG, "lang", MT_STR, 8, NONE)                                           \
-    F(FIRST_NAME, "first_name", MT_STR, MSG_MAX_NAME, NONE)                    \
-    F(USERNAME, "username", MT_STR, MSG_MAX_NAME, NONE)                        \
-    F(CREATED, "created", MT_BOOL, 0, NONE)                                    \
-    F(BLOCKED, "blocked", MT_BOOL, 0, NONE)                                    \
-    F(BALANCE, "balance", MT_INT, 0, NONE)                                     \
-    F(HELD, "held", MT_INT, 0, NONE)                                           \
-    F(ORDER_TOKEN, "order_token", MT_STR, MSG_MAX_TOKEN, NONE)                 \
-    F(MODEL, "model", MT_STR, MSG_MAX_TOKEN, NONE)                             \
-    F(PARAMS, "params", MT_STR, MSG_MAX_TEXT, NONE)                            \
-    F(PRICE, "price", MT_INT, 0, NONE)                                         \
-    F(COUNT, "count", MT_INT, 0, NONE)                                         \
-    F(DUPLICATE, "duplicate", MT_BOOL, 0, NONE)                                \
-    F(JOB_ID, "job_id", MT_INT, 0, NONE)                                       \
-    F(JOB_IDS, "job_ids", MT_INTS, MSG_MAX_IDS, NONE)                          \
-    F(IDX, "idx", MT_INT, 0, NONE)                                             \
-    F(STATE, "state", MT_STR, 32, NONE)                                        \
-    F(ATTEMPTS, "attempts", MT_INT, 0, NONE)                                   \
-    F(KEY_ID, "key_id", MT_STR, MSG_MAX_TOKEN, NONE)                           \
-    F(MAX_N, "max_n", MT_INT, 0, NONE)                                         \
-    F(TASK_ID, "task_id", MT_STR, 256, NONE)                                   \
-    F(PROGRESS, "progress", MT_INT, 0, NONE)                                   \
-    F(RESULT_URL, "result_url", MT_STR, MSG_MAX_URL, NONE)                     \
-    F(ERR_CLASS, "err_class", MT_STR, 32, NONE)                                \
-    F(ERR_DETAIL, "err_detail", MT_STR, MSG_MAX_DETAIL, NONE)                  \
-    F(AT_MS, "at_ms", MT_INT, 0, NONE)                                         \
-    F(CREATED_MS, "created_ms", MT_INT, 0, NONE)                               \
-    F(UPDATED_MS, "updated_ms", MT_INT, 0, NONE)                               \
-    F(PROVIDER, "provider", MT_STR, 32, NONE)                                  \
-    F(CHARGE_ID, "charge_id", MT_STR, MSG_MAX_NAME, NONE)                      \
-    F(AMOUNT, "amount", MT_INT, 0, NONE)                                       \
-    F(CREDITS, "credits", MT_INT, 0, NONE)                                     \
-    F(DELTA, "delta", MT_INT, 0, NONE)                                         \
-    F(REASON, "reason", MT_STR, MSG_MAX_NAME, NONE)                            \
-    F(REF, "ref", MT_STR, MSG_MAX_NAME, NONE)                                  \
-    F(ADMIN_ID, "admin_id", MT_INT, 0, NONE)                                   \
-    F(ENTRY_ID, "entry_id", MT_INT, 0, NONE)                                   \
-    F(ENTRY_KIND, "entry_kind", MT_STR, 32, NONE)                              \
-    F(D_BALANCE, "d_balance", MT_INT, 0, NONE)                                 \
-    F(D_HELD, "d_held", MT_INT, 0, NONE)                                       \
-    F(SESSION, "session", MT_BIN, MSG_MAX_SESSION, NONE)                       \
-    F(UPDATE_ID, "update_id", MT_INT, 0, NONE)                                 \
-    F(FOUND, "found", MT_BOOL, 0, NONE)                                        \
-    F(OFFSET, "offset", MT_INT, 0, NONE)                                       \
-    F(LIMIT, "limit", MT_INT, 0, NONE)                                         \
-    F(CODE, "code", MT_INT, 0, NONE)                                           \
-    F(DETAIL, "detail", MT_STR, MSG_MAX_DETAIL, NONE)                          \
-    F(SHORTFALL, "shortfall", MT_INT, 0, NONE)                                 \
-    F(JOBS, "jobs", MT_LIST, MSG_MAX_ROWS, JOB_ROW)                            \
+#define MSG_FIELDS(F)                                                                              \
+    F(USER_ID, "user_id", MT_INT, 0, NONE)                                                         \
+    F(CHAT_ID, "chat_id", MT_INT, 0, NONE)                                                         \
+    F(LANG, "lang", MT_STR, 8, NONE)                                                               \
+    F(FIRST_NAME, "first_name", MT_STR, MSG_MAX_NAME, NONE)                                        \
+    F(USERNAME, "username", MT_STR, MSG_MAX_NAME, NONE)                                            \
+    F(CREATED, "created", MT_BOOL, 0, NONE)                                                        \
+    F(BLOCKED, "blocked", MT_BOOL, 0, NONE)                                                        \
+    F(BALANCE, "balance", MT_INT, 0, NONE)                                                         \
+    F(HELD, "held", MT_INT, 0, NONE)                                                               \
+    F(ORDER_TOKEN, "order_token", MT_STR, MSG_MAX_TOKEN, NONE)                                     \
+    F(MODEL, "model", MT_STR, MSG_MAX_TOKEN, NONE)                                                 \
+    F(PARAMS, "params", MT_STR, MSG_MAX_TEXT, NONE)                                                \
+    F(PRICE, "price", MT_INT, 0, NONE)                                                             \
+    F(COUNT, "count", MT_INT, 0, NONE)                                                             \
+    F(DUPLICATE, "duplicate", MT_BOOL, 0, NONE)                                                    \
+    F(JOB_ID, "job_id", MT_INT, 0, NONE)                                                           \
+    F(JOB_IDS, "job_ids", MT_INTS, MSG_MAX_IDS, NONE)                                              \
+    F(IDX, "idx", MT_INT, 0, NONE)                                                                 \
+    F(STATE, "state", MT_STR, 32, NONE)                                                            \
+    F(ATTEMPTS, "attempts", MT_INT, 0, NONE)                                                       \
+    F(KEY_ID, "key_id", MT_STR, MSG_MAX_TOKEN, NONE)                                               \
+    F(MAX_N, "max_n", MT_INT, 0, NONE)                                                             \
+    F(TASK_ID, "task_id", MT_STR, 256, NONE)                                                       \
+    F(PROGRESS, "progress", MT_INT, 0, NONE)                                                       \
+    F(RESULT_URL, "result_url", MT_STR, MSG_MAX_URL, NONE)                                         \
+    F(ERR_CLASS, "err_class", MT_STR, 32, NONE)                                                    \
+    F(ERR_DETAIL, "err_detail", MT_STR, MSG_MAX_DETAIL, NONE)                                      \
+    F(AT_MS, "at_ms", MT_INT, 0, NONE)                                                             \
+    F(CREATED_MS, "created_ms", MT_INT, 0, NONE)                                                   \
+    F(UPDATED_MS, "updated_ms", MT_INT, 0, NONE)                                                   \
+    F(PROVIDER, "provider", MT_STR, 32, NONE)                                                      \
+    F(CHARGE_ID, "charge_id", MT_STR, MSG_MAX_NAME, NONE)                                          \
+    F(AMOUNT, "amount", MT_INT, 0, NONE)                                                           \
+    F(CREDITS, "credits", MT_INT, 0, NONE)                                                         \
+    F(DELTA, "delta", MT_INT, 0, NONE)                                                             \
+    F(REASON, "reason", MT_STR, MSG_MAX_NAME, NONE)                                                \
+    F(REF, "ref", MT_STR, MSG_MAX_NAME, NONE)                                                      \
+    F(ADMIN_ID, "admin_id", MT_INT, 0, NONE)                                                       \
+    F(ENTRY_ID, "entry_id", MT_INT, 0, NONE)                                                       \
+    F(ENTRY_KIND, "entry_kind", MT_STR, 32, NONE)                                                  \
+    F(D_BALANCE, "d_balance", MT_INT, 0, NONE)                                                     \
+    F(D_HELD, "d_held", MT_INT, 0, NONE)                                                           \
+    F(SESSION, "session", MT_BIN, MSG_MAX_SESSION, NONE)                                           \
+    F(UPDATE_ID, "update_id", MT_INT, 0, NONE)                                                     \
+    F(FOUND, "found", MT_BOOL, 0, NONE)                                                            \
+    F(OFFSET, "offset", MT_INT, 0, NONE)                                                           \
+    F(LIMIT, "limit", MT_INT, 0, NONE)                                                             \
+    F(CODE, "code", MT_INT, 0, NONE)                                                               \
+    F(DETAIL, "detail", MT_STR, MSG_MAX_DETAIL, NONE)                                              \
+    F(SHORTFALL, "shortfall", MT_INT, 0, NONE)                                                     \
+    F(JOBS, "jobs", MT_LIST, MSG_MAX_ROWS, JOB_ROW)                                                \
     F(ENTRIES, "entries", MT_LIST, MSG_MAX_ROWS, ENTRY_ROW)
 
 //  K(ID, "wire name", required fields, optional fields)
 //  Fields are listed with R(...) / O(...); an empty list is R() / O().
 //  Row kinds (*_ROW) are only used inside MT_LIST fields.
-#define MSG_KINDS(K)                                                           \
-    /* --- replies (from the ledger) --- */                                    \
-    K(ERROR, "error", R(F_CODE), O(F_DETAIL, F_SHORTFALL))                     \
-    K(OK, "ok", R(), O(F_DUPLICATE, F_JOB_ID, F_BALANCE, F_HELD))              \
-    K(USER, "user", R(F_USER_ID, F_BALANCE, F_HELD),                           \
-      O(F_CREATED, F_BLOCKED, F_LANG))                                         \
-    K(ORDER, "order", R(F_JOB_IDS, F_DUPLICATE, F_BALANCE, F_HELD), O())       \
-    K(JOB_LIST, "job_list", R(), O(F_JOBS))                                    \
-    K(ENTRY_LIST, "entry_list", R(), O(F_ENTRIES))                             \
-    K(SESSION_DATA, "session_data", R(F_FOUND),                                \
-      O(F_STATE, F_SESSION, F_UPDATE_ID))                                      \
-    K(OFFSET_DATA, "offset_data", R(F_OFFSET), O())                            \
-    /* --- rows --- */                                                         \
-    K(JOB_ROW, "job_row",                                                      \
-      R(F_JOB_ID, F_USER_ID, F_CHAT_ID, F_ORDER_TOKEN, F_IDX, F_MODEL,         \
-        F_PRICE, F_STATE, F_ATTEMPTS, F_CREATED_MS),                           \
-      O(F_PARAMS, F_KEY_ID, F_TASK_ID, F_PROGRESS, F_RESULT_URL, F_ERR_CLASS,  \
-        F_ERR_DETAIL, F_AT_MS, F_UPDATED_MS))                                  \
-    K(ENTRY_ROW, "entry_row",                                                  \
-      R(F_ENTRY_ID, F_ENTRY_KIND, F_D_BALANCE, F_D_HELD, F_REF, F_CREATED_MS), \
-      O(F_JOB_ID, F_REASON))                                                   \
-    /* --- ledger requests --- */                                              \
-    K(USER_TOUCH, "user_touch", R(F_USER_ID),                                  \
-      O(F_LANG, F_FIRST_NAME, F_USERNAME))                                     \
-    K(BALANCE_GET, "balance_get", R(F_USER_ID), O())                           \
-    K(ORDER_PLACE, "order_place",                                              \
-      R(F_USER_ID, F_CHAT_ID, F_ORDER_TOKEN, F_MODEL, F_PRICE, F_COUNT),       \
-      O(F_PARAMS, F_STATE, F_SESSION, F_UPDATE_ID))                            \
-    K(JOBS_CLAIM, "jobs_claim", R(F_KEY_ID, F_MAX_N), O())                     \
-    K(JOB_SUBMITTED, "job_submitted", R(F_JOB_ID, F_TASK_ID), O(F_KEY_ID))     \
-    K(JOB_PROGRESS, "job_progress", R(F_JOB_ID, F_PROGRESS), O())              \
-    K(JOB_RETRY, "job_retry", R(F_JOB_ID, F_AT_MS),                            \
-      O(F_ERR_CLASS, F_ERR_DETAIL, F_ATTEMPTS))                                \
-    K(JOB_SUCCEEDED, "job_succeeded", R(F_JOB_ID), O(F_RESULT_URL))            \
-    K(JOB_FAILED, "job_failed", R(F_JOB_ID, F_ERR_CLASS), O(F_ERR_DETAIL))     \
-    K(JOB_DELIVERED, "job_delivered", R(F_JOB_ID), O())                        \
-    K(JOB_CANCEL, "job_cancel", R(F_JOB_ID, F_USER_ID), O())                   \
-    K(JOB_GET, "job_get", R(F_JOB_ID), O())                                    \
-    K(JOBS_LIST, "jobs_list", R(), O(F_USER_ID, F_STATE, F_KEY_ID, F_LIMIT))   \
-    K(ENTRIES_LIST, "entries_list", R(F_USER_ID), O(F_LIMIT))                  \
-    K(PAYMENT_CREDIT, "payment_credit",                                        \
-      R(F_USER_ID, F_PROVIDER, F_CHARGE_ID, F_AMOUNT, F_CREDITS), O())         \
-    K(ADMIN_ADJUST, "admin_adjust",                                            \
-      R(F_USER_ID, F_DELTA, F_REASON, F_REF), O(F_ADMIN_ID))                   \
-    K(USER_BLOCKED, "user_blocked", R(F_USER_ID, F_BLOCKED), O())              \
-    K(SESSION_SAVE, "session_save", R(F_USER_ID, F_STATE, F_SESSION),          \
-      O(F_UPDATE_ID))                                                          \
-    K(SESSION_LOAD, "session_load", R(F_USER_ID), O())                         \
-    K(OFFSET_SAVE, "offset_save", R(F_OFFSET), O())                            \
+#define MSG_KINDS(K)                                                                               \
+    /* --- replies (from the ledger) --- */                                                        \
+    K(ERROR, "error", R(F_CODE), O(F_DETAIL, F_SHORTFALL))                                         \
+    K(OK, "ok", R(), O(F_DUPLICATE, F_JOB_ID, F_BALANCE, F_HELD))                                  \
+    K(USER, "user", R(F_USER_ID, F_BALANCE, F_HELD), O(F_CREATED, F_BLOCKED, F_LANG))              \
+    K(ORDER, "order", R(F_JOB_IDS, F_DUPLICATE, F_BALANCE, F_HELD), O())                           \
+    K(JOB_LIST, "job_list", R(), O(F_JOBS))                                                        \
+    K(ENTRY_LIST, "entry_list", R(), O(F_ENTRIES))                                                 \
+    K(SESSION_DATA, "session_data", R(F_FOUND), O(F_STATE, F_SESSION, F_UPDATE_ID))                \
+    K(OFFSET_DATA, "offset_data", R(F_OFFSET), O())                                                \
+    /* --- rows --- */                                                                             \
+    K(JOB_ROW, "job_row",                                                                          \
+      R(F_JOB_ID, F_USER_ID, F_CHAT_ID, F_ORDER_TOKEN, F_IDX, F_MODEL, F_PRICE, F_STATE,           \
+        F_ATTEMPTS, F_CREATED_MS),                                                                 \
+      O(F_PARAMS, F_KEY_ID, F_TASK_ID, F_PROGRESS, F_RESULT_URL, F_ERR_CLASS, F_ERR_DETAIL,        \
+        F_AT_MS, F_UPDATED_MS))                                                                    \
+    K(ENTRY_ROW, "entry_row",                                                                      \
+      R(F_ENTRY_ID, F_ENTRY_KIND, F_D_BALANCE, F_D_HELD, F_REF, F_CREATED_MS),                     \
+      O(F_JOB_ID, F_REASON))                                                                       \
+    /* --- ledger requests --- */                                                                  \
+    K(USER_TOUCH, "user_touch", R(F_USER_ID), O(F_LANG, F_FIRST_NAME, F_USERNAME))                 \
+    K(BALANCE_GET, "balance_get", R(F_USER_ID), O())                                               \
+    K(ORDER_PLACE, "order_place",                                                                  \
+      R(F_USER_ID, F_CHAT_ID, F_ORDER_TOKEN, F_MODEL, F_PRICE, F_COUNT),                           \
+      O(F_PARAMS, F_STATE, F_SESSION, F_UPDATE_ID))                                                \
+    K(JOBS_CLAIM, "jobs_claim", R(F_KEY_ID, F_MAX_N), O())                                         \
+    K(JOB_SUBMITTED, "job_submitted", R(F_JOB_ID, F_TASK_ID), O(F_KEY_ID))                         \
+    K(JOB_PROGRESS, "job_progress", R(F_JOB_ID, F_PROGRESS), O())                                  \
+    K(JOB_RETRY, "job_retry", R(F_JOB_ID, F_AT_MS), O(F_ERR_CLASS, F_ERR_DETAIL, F_ATTEMPTS))      \
+    K(JOB_SUCCEEDED, "job_succeeded", R(F_JOB_ID), O(F_RESULT_URL))                                \
+    K(JOB_FAILED, "job_failed", R(F_JOB_ID, F_ERR_CLASS), O(F_ERR_DETAIL))                         \
+    K(JOB_DELIVERED, "job_delivered", R(F_JOB_ID), O())                                            \
+    K(JOB_CANCEL, "job_cancel", R(F_JOB_ID, F_USER_ID), O())                                       \
+    K(JOB_GET, "job_get", R(F_JOB_ID), O())                                                        \
+    K(JOBS_LIST, "jobs_list", R(), O(F_USER_ID, F_STATE, F_KEY_ID, F_LIMIT))                       \
+    K(ENTRIES_LIST, "entries_list", R(F_USER_ID), O(F_LIMIT))                                      \
+    K(PAYMENT_CREDIT, "payment_credit",                                                            \
+      R(F_USER_ID, F_PROVIDER, F_CHARGE_ID, F_AMOUNT, F_CREDITS), O())                             \
+    K(ADMIN_ADJUST, "admin_adjust", R(F_USER_ID, F_DELTA, F_REASON, F_REF), O(F_ADMIN_ID))         \
+    K(USER_BLOCKED, "user_blocked", R(F_USER_ID, F_BLOCKED), O())                                  \
+    K(SESSION_SAVE, "session_save", R(F_USER_ID, F_STATE, F_SESSION), O(F_UPDATE_ID))              \
+    K(SESSION_LOAD, "session_load", R(F_USER_ID), O())                                             \
+    K(OFFSET_SAVE, "offset_save", R(F_OFFSET), O())                                                \
     K(OFFSET_LOAD, "offset_load", R(), O())
 
 typedef enum {
@@ -173,21 +167,21 @@ typedef enum {
 //  Decoding errors: a value, never a crash.
 typedef enum {
     MSG_OK = 0,
-    MSG_E_TRUNCATED,      //  not a complete msgpack object, or trailing bytes
-    MSG_E_SHAPE,          //  not [uint kind, uint corr_id, map body]
-    MSG_E_UNKNOWN_KIND,   //  kind not in the table
-    MSG_E_UNKNOWN_FIELD,  //  body key not declared for this kind
-    MSG_E_MISSING_FIELD,  //  a required field is absent
-    MSG_E_WRONG_TYPE,     //  a value has the wrong msgpack type
-    MSG_E_TOO_LONG,       //  string, bin or array over its declared max
-    MSG_E_DUPLICATE_FIELD,//  the same key twice in one map
-    MSG_E_TOO_BIG         //  frame over MSG_MAX_FRAME
+    MSG_E_TRUNCATED,       //  not a complete msgpack object, or trailing bytes
+    MSG_E_SHAPE,           //  not [uint kind, uint corr_id, map body]
+    MSG_E_UNKNOWN_KIND,    //  kind not in the table
+    MSG_E_UNKNOWN_FIELD,   //  body key not declared for this kind
+    MSG_E_MISSING_FIELD,   //  a required field is absent
+    MSG_E_WRONG_TYPE,      //  a value has the wrong msgpack type
+    MSG_E_TOO_LONG,        //  string, bin or array over its declared max
+    MSG_E_DUPLICATE_FIELD, //  the same key twice in one map
+    MSG_E_TOO_BIG          //  frame over MSG_MAX_FRAME
 } msg_err_t;
 
 typedef struct msg_s msg_t;
 
 //  Table lookups (for logs, docs and tests).
-const char *msg_kind_name(int kind);        //  "?" when unknown
+const char *msg_kind_name(int kind); //  "?" when unknown
 const char *msg_field_name(msg_field_t field);
 msg_type_t msg_field_type(msg_field_t field);
 size_t msg_field_max(msg_field_t field);
@@ -230,8 +224,8 @@ msg_t *msg_add_row(msg_t *self, msg_field_t field);
 bool msg_has(const msg_t *self, msg_field_t field);
 int64_t msg_int(const msg_t *self, msg_field_t field);
 bool msg_bool(const msg_t *self, msg_field_t field);
-const char *msg_str(const msg_t *self, msg_field_t field);   //  NUL-terminated
-size_t msg_len(const msg_t *self, msg_field_t field);        //  str/bin bytes, ints/list items
+const char *msg_str(const msg_t *self, msg_field_t field); //  NUL-terminated
+size_t msg_len(const msg_t *self, msg_field_t field);      //  str/bin bytes, ints/list items
 const void *msg_bin(const msg_t *self, msg_field_t field);
 const int64_t *msg_ints(const msg_t *self, msg_field_t field);
 const msg_t *msg_row(const msg_t *self, msg_field_t field, size_t index);

@@ -24,7 +24,8 @@
 
 #define STORE_SCHEMA_VERSION 1
 #define STORE_HISTORY_MAX    50      //  rows a list request may ask for
-#define STORE_CLAIM_MAX      100     //  jobs one claim may take
+#define STORE_CLAIM_MAX      40      //  jobs one claim may take (40 × max params < a frame)
+#define STORE_LIST_BYTES     (768 * 1024) //  a list reply stops adding rows past this
 #define STORE_ORDER_MAX      10      //  jobs one order may create
 
 typedef struct store_s store_t;

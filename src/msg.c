@@ -31,9 +31,9 @@
 
 #define S_WORDS        ((F_COUNT_ + 63) / 64) //  bitset words over field ids
 #define S_NO_SLOT      0xff
-#define S_MAX_KEY      31     //  field names are msgpack fixstr
-#define S_HASH_SLOTS   1024   //  wire name -> field id + 1, open addressing
-#define S_INLINE_ARENA 512    //  arena bytes inside a new message
+#define S_MAX_KEY      31   //  field names are msgpack fixstr
+#define S_HASH_SLOTS   1024 //  wire name -> field id + 1, open addressing
+#define S_INLINE_ARENA 512  //  arena bytes inside a new message
 #define S_CHUNK_MIN    1024
 #define S_CHUNK_MAX    (1 << 20)
 
@@ -68,8 +68,10 @@ static const s_field_t s_fields[F_COUNT_] = {
 
 //  Each R(...)/O(...) list becomes an array whose first element is a filler
 //  (so that an empty list is still a valid initializer); the fields follow.
-#define R(...) {F_COUNT_, __VA_ARGS__}
-#define O(...) {F_COUNT_, __VA_ARGS__}
+#define R(...)                                                                                     \
+    { F_COUNT_, __VA_ARGS__ }
+#define O(...)                                                                                     \
+    { F_COUNT_, __VA_ARGS__ }
 #define S_KIND_LISTS(id, name, req, opt)                                                           \
     static const msg_field_t s_req_##id[] = req;                                                   \
     static const msg_field_t s_opt_##id[] = opt;
@@ -119,8 +121,8 @@ typedef struct {
 
 typedef struct {
     union {
-        int64_t num;  //  MT_INT, MT_BOOL
-        char *bytes;  //  MT_STR, MT_BIN (NUL-terminated either way)
+        int64_t num; //  MT_INT, MT_BOOL
+        char *bytes; //  MT_STR, MT_BIN (NUL-terminated either way)
         int64_t *ints;
         msg_t **rows;
     };
@@ -153,7 +155,7 @@ static inline bool s_bit(const uint64_t *bits, size_t index) {
 }
 
 static inline void s_bit_set(uint64_t *bits, size_t index) {
-    bits[index / 64] |= (uint64_t) 1 << (index % 64);
+    bits[index / 64] |= (uint64_t)1 << (index % 64);
 }
 
 //  --------------------------------------------------------------------------
@@ -164,38 +166,47 @@ const char *msg_kind_name(int kind) {
 }
 
 const char *msg_field_name(msg_field_t field) {
-    return (unsigned) field < F_COUNT_ ? s_fields[field].name : "?";
+    return (unsigned)field < F_COUNT_ ? s_fields[field].name : "?";
 }
 
 msg_type_t msg_field_type(msg_field_t field) {
-    assert((unsigned) field < F_COUNT_);
+    assert((unsigned)field < F_COUNT_);
     return s_fields[field].type;
 }
 
 size_t msg_field_max(msg_field_t field) {
-    assert((unsigned) field < F_COUNT_);
+    assert((unsigned)field < F_COUNT_);
     return s_fields[field].max;
 }
 
 const char *msg_err_str(msg_err_t err) {
     switch (err) {
-    case MSG_OK: return "ok";
-    case MSG_E_TRUNCATED: return "truncated";
-    case MSG_E_SHAPE: return "shape";
-    case MSG_E_UNKNOWN_KIND: return "unknown_kind";
-    case MSG_E_UNKNOWN_FIELD: return "unknown_field";
-    case MSG_E_MISSING_FIELD: return "missing_field";
-    case MSG_E_WRONG_TYPE: return "wrong_type";
-    case MSG_E_TOO_LONG: return "too_long";
-    case MSG_E_DUPLICATE_FIELD: return "duplicate_field";
-    case MSG_E_TOO_BIG: return "too_big";
+    case MSG_OK:
+        return "ok";
+    case MSG_E_TRUNCATED:
+        return "truncated";
+    case MSG_E_SHAPE:
+        return "shape";
+    case MSG_E_UNKNOWN_KIND:
+        return "unknown_kind";
+    case MSG_E_UNKNOWN_FIELD:
+        return "unknown_field";
+    case MSG_E_MISSING_FIELD:
+        return "missing_field";
+    case MSG_E_WRONG_TYPE:
+        return "wrong_type";
+    case MSG_E_TOO_LONG:
+        return "too_long";
+    case MSG_E_DUPLICATE_FIELD:
+        return "duplicate_field";
+    case MSG_E_TOO_BIG:
+        return "too_big";
     }
     return "?";
 }
 
 bool msg_kind_has_field(int kind, msg_field_t field, bool optional) {
-    if (kind <= MSG_K_NONE || kind >= MSG_K_COUNT_ || (unsigned) field >= F_COUNT_)
-        return false;
+    if (kind <= MSG_K_NONE || kind >= MSG_K_COUNT_ || (unsigned)field >= F_COUNT_) return false;
     s_init();
     const s_kind_t *k = &s_kinds[kind];
     return optional ? s_bit(k->all, field) && !s_bit(k->req, field) : s_bit(k->req, field);
@@ -214,8 +225,7 @@ msg_t *msg_new(int kind, uint64_t corr_id) {
 void msg_destroy(msg_t **self_p) {
     assert(self_p);
     msg_t *self = *self_p;
-    if (!self)
-        return;
+    if (!self) return;
     assert(!self->is_row); //  a row belongs to its message
     s_chunk_t *chunk = self->arena->chunks;
     while (chunk) {
@@ -257,12 +267,11 @@ static void s_set_bytes(msg_t *self, msg_field_t field, s_value_t *value, const 
                         size_t len) {
     if (!s_bit(self->present, field) || value->cap < len) {
         value->bytes = s_alloc(self->arena, len + 1, 1);
-        value->cap = (uint32_t) len;
+        value->cap = (uint32_t)len;
     }
-    if (len)
-        memmove(value->bytes, data, len);
+    if (len) memmove(value->bytes, data, len);
     value->bytes[len] = 0;
-    value->len = (uint32_t) len;
+    value->len = (uint32_t)len;
     s_bit_set(self->present, field);
 }
 
@@ -274,8 +283,7 @@ int msg_set_str(msg_t *self, msg_field_t field, const char *value) {
 int msg_set_strn(msg_t *self, msg_field_t field, const char *value, size_t len) {
     s_value_t *slot = s_slot(self, field, MT_STR);
     assert(value || len == 0);
-    if (len > s_fields[field].max || !s_utf8_valid(value, len))
-        return -1;
+    if (len > s_fields[field].max || !s_utf8_valid(value, len)) return -1;
     s_set_bytes(self, field, slot, value, len);
     return 0;
 }
@@ -283,8 +291,7 @@ int msg_set_strn(msg_t *self, msg_field_t field, const char *value, size_t len) 
 int msg_set_bin(msg_t *self, msg_field_t field, const void *data, size_t len) {
     s_value_t *slot = s_slot(self, field, MT_BIN);
     assert(data || len == 0);
-    if (len > s_fields[field].max)
-        return -1;
+    if (len > s_fields[field].max) return -1;
     s_set_bytes(self, field, slot, data, len);
     return 0;
 }
@@ -292,15 +299,13 @@ int msg_set_bin(msg_t *self, msg_field_t field, const void *data, size_t len) {
 int msg_set_ints(msg_t *self, msg_field_t field, const int64_t *values, size_t n) {
     s_value_t *slot = s_slot(self, field, MT_INTS);
     assert(values || n == 0);
-    if (n > s_fields[field].max)
-        return -1;
+    if (n > s_fields[field].max) return -1;
     if (!s_bit(self->present, field) || slot->cap < n) {
         slot->ints = s_alloc(self->arena, n * sizeof(int64_t), sizeof(int64_t));
-        slot->cap = (uint32_t) n;
+        slot->cap = (uint32_t)n;
     }
-    if (n)
-        memmove(slot->ints, values, n * sizeof(int64_t));
-    slot->len = (uint32_t) n;
+    if (n) memmove(slot->ints, values, n * sizeof(int64_t));
+    slot->len = (uint32_t)n;
     s_bit_set(self->present, field);
     return 0;
 }
@@ -312,16 +317,14 @@ msg_t *msg_add_row(msg_t *self, msg_field_t field) {
         s_bit_set(self->present, field);
     }
     size_t max = s_fields[field].max;
-    if (slot->len >= max)
-        return NULL;
+    if (slot->len >= max) return NULL;
     if (slot->len == slot->cap) {
         size_t cap = slot->cap ? slot->cap * 2 : 4;
         cap = cap < max ? cap : max;
         msg_t **rows = s_alloc(self->arena, cap * sizeof(msg_t *), sizeof(msg_t *));
-        if (slot->len)
-            memcpy(rows, slot->rows, slot->len * sizeof(msg_t *));
+        if (slot->len) memcpy(rows, slot->rows, slot->len * sizeof(msg_t *));
         slot->rows = rows;
-        slot->cap = (uint32_t) cap;
+        slot->cap = (uint32_t)cap;
     }
     msg_t *row = s_row_new(self->arena, s_fields[field].row, true);
     slot->rows[slot->len++] = row;
@@ -333,7 +336,7 @@ msg_t *msg_add_row(msg_t *self, msg_field_t field) {
 
 bool msg_has(const msg_t *self, msg_field_t field) {
     assert(self);
-    assert((unsigned) field < F_COUNT_);
+    assert((unsigned)field < F_COUNT_);
     return s_bit(self->present, field);
 }
 
@@ -354,9 +357,8 @@ const char *msg_str(const msg_t *self, msg_field_t field) {
 
 size_t msg_len(const msg_t *self, msg_field_t field) {
     assert(self);
-    assert((unsigned) field < F_COUNT_);
-    if (!s_bit(self->present, field) || s_fields[field].type <= MT_BOOL)
-        return 0;
+    assert((unsigned)field < F_COUNT_);
+    if (!s_bit(self->present, field) || s_fields[field].type <= MT_BOOL) return 0;
     return self->values[s_kinds[self->kind].slot[field]].len;
 }
 
@@ -379,13 +381,20 @@ const msg_t *msg_row(const msg_t *self, msg_field_t field, size_t index) {
 //  Encode
 
 static size_t s_uint_size(uint64_t value) {
-    return value < 128 ? 1 : value <= UINT8_MAX ? 2 : value <= UINT16_MAX ? 3 : value <= UINT32_MAX ? 5 : 9;
+    return value < 128           ? 1
+           : value <= UINT8_MAX  ? 2
+           : value <= UINT16_MAX ? 3
+           : value <= UINT32_MAX ? 5
+                                 : 9;
 }
 
 static size_t s_int_size(int64_t value) {
-    if (value >= 0)
-        return s_uint_size((uint64_t) value);
-    return value >= -32 ? 1 : value >= INT8_MIN ? 2 : value >= INT16_MIN ? 3 : value >= INT32_MIN ? 5 : 9;
+    if (value >= 0) return s_uint_size((uint64_t)value);
+    return value >= -32         ? 1
+           : value >= INT8_MIN  ? 2
+           : value >= INT16_MIN ? 3
+           : value >= INT32_MIN ? 5
+                                : 9;
 }
 
 //  Header bytes of a str/bin/array/map of n items: fix_count values of n fit
@@ -400,21 +409,28 @@ static int s_body_size(const msg_t *self, size_t *size_p) {
     const s_kind_t *k = &s_kinds[self->kind];
     size_t size = 0, count = 0;
     for (size_t w = 0; w < S_WORDS; w++) {
-        if (k->req[w] & ~self->present[w])
-            return -1;
-        count += (size_t) __builtin_popcountll(self->present[w]);
+        if (k->req[w] & ~self->present[w]) return -1;
+        count += (size_t)__builtin_popcountll(self->present[w]);
     }
     size += s_header_size(count, 16, false);
     for (size_t w = 0; w < S_WORDS; w++) {
         for (uint64_t bits = self->present[w]; bits; bits &= bits - 1) {
-            msg_field_t field = (msg_field_t) (w * 64 + (size_t) __builtin_ctzll(bits));
+            msg_field_t field = (msg_field_t)(w * 64 + (size_t)__builtin_ctzll(bits));
             const s_value_t *value = &self->values[k->slot[field]];
             size += 1 + s_fields[field].name_len;
             switch (s_fields[field].type) {
-            case MT_INT: size += s_int_size(value->num); break;
-            case MT_BOOL: size += 1; break;
-            case MT_STR: size += s_header_size(value->len, 32, true) + value->len; break;
-            case MT_BIN: size += s_header_size(value->len, 0, true) + value->len; break;
+            case MT_INT:
+                size += s_int_size(value->num);
+                break;
+            case MT_BOOL:
+                size += 1;
+                break;
+            case MT_STR:
+                size += s_header_size(value->len, 32, true) + value->len;
+                break;
+            case MT_BIN:
+                size += s_header_size(value->len, 0, true) + value->len;
+                break;
             case MT_INTS:
                 size += s_header_size(value->len, 16, false);
                 for (size_t i = 0; i < value->len; i++)
@@ -423,8 +439,7 @@ static int s_body_size(const msg_t *self, size_t *size_p) {
             case MT_LIST:
                 size += s_header_size(value->len, 16, false);
                 for (size_t i = 0; i < value->len; i++)
-                    if (s_body_size(value->rows[i], &size))
-                        return -1;
+                    if (s_body_size(value->rows[i], &size)) return -1;
                 break;
             }
         }
@@ -437,21 +452,27 @@ static int s_pack_body(msgpack_packer *pk, const msg_t *self) {
     const s_kind_t *k = &s_kinds[self->kind];
     size_t count = 0;
     for (size_t w = 0; w < S_WORDS; w++)
-        count += (size_t) __builtin_popcountll(self->present[w]);
+        count += (size_t)__builtin_popcountll(self->present[w]);
     int rc = msgpack_pack_map(pk, count);
     for (size_t w = 0; w < S_WORDS; w++) {
         for (uint64_t bits = self->present[w]; bits; bits &= bits - 1) {
-            msg_field_t field = (msg_field_t) (w * 64 + (size_t) __builtin_ctzll(bits));
+            msg_field_t field = (msg_field_t)(w * 64 + (size_t)__builtin_ctzll(bits));
             const s_field_t *decl = &s_fields[field];
             const s_value_t *value = &self->values[k->slot[field]];
             rc |= msgpack_pack_str_with_body(pk, decl->name, decl->name_len);
             switch (decl->type) {
-            case MT_INT: rc |= msgpack_pack_int64(pk, value->num); break;
+            case MT_INT:
+                rc |= msgpack_pack_int64(pk, value->num);
+                break;
             case MT_BOOL:
                 rc |= value->num ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
                 break;
-            case MT_STR: rc |= msgpack_pack_str_with_body(pk, value->bytes, value->len); break;
-            case MT_BIN: rc |= msgpack_pack_bin_with_body(pk, value->bytes, value->len); break;
+            case MT_STR:
+                rc |= msgpack_pack_str_with_body(pk, value->bytes, value->len);
+                break;
+            case MT_BIN:
+                rc |= msgpack_pack_bin_with_body(pk, value->bytes, value->len);
+                break;
             case MT_INTS:
                 rc |= msgpack_pack_array(pk, value->len);
                 for (size_t i = 0; i < value->len; i++)
@@ -473,8 +494,7 @@ static int s_pack_body(msgpack_packer *pk, const msg_t *self) {
 //  copied inline rather than through a libc call each.
 static int s_sbuffer_write(void *data, const char *buf, size_t len) {
     msgpack_sbuffer *sbuf = data;
-    if (sbuf->alloc - sbuf->size < len)
-        return -1;
+    if (sbuf->alloc - sbuf->size < len) return -1;
     char *to = sbuf->data + sbuf->size;
     if (len > 16)
         memcpy(to, buf, len);
@@ -497,16 +517,15 @@ int msg_encode(const msg_t *self, uint8_t **data_p, size_t *size_p) {
     assert(self);
     assert(!self->is_row);
     assert(data_p && size_p);
-    size_t size = 1 + s_uint_size((uint64_t) self->kind) + s_uint_size(self->corr);
-    if (s_body_size(self, &size) || size > MSG_MAX_FRAME)
-        return -1;
+    size_t size = 1 + s_uint_size((uint64_t)self->kind) + s_uint_size(self->corr);
+    if (s_body_size(self, &size) || size > MSG_MAX_FRAME) return -1;
     //  Sized exactly, so the sbuffer never reallocates.
     msgpack_sbuffer sbuf = {.size = 0, .data = malloc(size), .alloc = size};
     assert(sbuf.data);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sbuf, s_sbuffer_write);
     int rc = msgpack_pack_array(&pk, 3);
-    rc |= msgpack_pack_uint64(&pk, (uint64_t) self->kind);
+    rc |= msgpack_pack_uint64(&pk, (uint64_t)self->kind);
     rc |= msgpack_pack_uint64(&pk, self->corr);
     rc |= s_pack_body(&pk, self);
     if (rc) {
@@ -515,7 +534,7 @@ int msg_encode(const msg_t *self, uint8_t **data_p, size_t *size_p) {
     }
     assert(sbuf.size == size);
     *size_p = sbuf.size;
-    *data_p = (uint8_t *) msgpack_sbuffer_release(&sbuf);
+    *data_p = (uint8_t *)msgpack_sbuffer_release(&sbuf);
     return 0;
 }
 
@@ -529,55 +548,60 @@ static uint64_t s_read_be(const uint8_t *p, size_t n) {
     return value;
 }
 
+//  The msgpack formats c0..df, for s_scan.
+enum { S_PLAIN, S_BYTES, S_EXT, S_ARRAY, S_MAP, S_INVALID };
+typedef struct {
+    uint8_t len_bytes; //  bytes of the length that follows the type byte
+    uint8_t fixed;     //  payload bytes when there is no length
+    uint8_t what;
+} s_format_t;
+
+static const s_format_t s_formats[] = {
+    {0, 0, S_PLAIN},  {0, 0, S_INVALID}, {0, 0, S_PLAIN}, {0, 0, S_PLAIN}, //  nil, -, bool
+    {1, 0, S_BYTES},  {2, 0, S_BYTES},   {4, 0, S_BYTES},                  //  bin 8/16/32
+    {1, 0, S_EXT},    {2, 0, S_EXT},     {4, 0, S_EXT},                    //  ext 8/16/32
+    {0, 4, S_PLAIN},  {0, 8, S_PLAIN},                                     //  float 32/64
+    {0, 1, S_PLAIN},  {0, 2, S_PLAIN},   {0, 4, S_PLAIN}, {0, 8, S_PLAIN}, //  uint
+    {0, 1, S_PLAIN},  {0, 2, S_PLAIN},   {0, 4, S_PLAIN}, {0, 8, S_PLAIN}, //  int
+    {0, 2, S_PLAIN},  {0, 3, S_PLAIN},   {0, 5, S_PLAIN}, {0, 9, S_PLAIN}, //  fixext
+    {0, 17, S_PLAIN},                                                      //  fixext 16
+    {1, 0, S_BYTES},  {2, 0, S_BYTES},   {4, 0, S_BYTES},                  //  str 8/16/32
+    {2, 0, S_ARRAY},  {4, 0, S_ARRAY},   {2, 0, S_MAP},   {4, 0, S_MAP},   //  array, map
+};
+
+_Static_assert(sizeof(s_formats) / sizeof(s_formats[0]) == 32, "one row per format c0..df");
+
 //  Checks that data is exactly one complete msgpack object and that no
 //  container claims more items than bytes are left (each item takes one).
 static msg_err_t s_scan(const uint8_t *data, size_t size) {
     const uint8_t *p = data, *end = data + size;
     uint64_t pending = 1; //  objects still to read
     while (pending) {
-        if (pending > (uint64_t) (end - p))
-            return MSG_E_TRUNCATED;
+        if (pending > (uint64_t)(end - p)) return MSG_E_TRUNCATED;
         pending--;
         uint8_t byte = *p++;
-        size_t left = (size_t) (end - p);
+        size_t left = (size_t)(end - p);
         uint64_t skip = 0, items = 0;
-        if (byte <= 0x7f || byte >= 0xe0 || byte == 0xc0 || byte == 0xc2 || byte == 0xc3)
-            continue;
+        if (byte <= 0x7f || byte >= 0xe0)
+            continue; //  fixint
         else if (byte <= 0x8f)
-            items = 2 * (uint64_t) (byte & 0x0f);
+            items = 2 * (uint64_t)(byte & 0x0f);
         else if (byte <= 0x9f)
             items = byte & 0x0f;
         else if (byte <= 0xbf)
             skip = byte & 0x1f;
-        else if (byte == 0xc1)
-            return MSG_E_TRUNCATED; //  never used: not msgpack
         else {
-            static const uint8_t len_bytes[] = {
-                1, 2, 4,       //  c4-c6 bin 8/16/32
-                1, 2, 4,       //  c7-c9 ext 8/16/32
-                0, 0,          //  ca-cb float 32/64
-                0, 0, 0, 0,    //  cc-cf uint
-                0, 0, 0, 0,    //  d0-d3 int
-                0, 0, 0, 0, 0, //  d4-d8 fixext
-                1, 2, 4,       //  d9-db str 8/16/32
-                2, 4, 2, 4,    //  dc-dd array, de-df map
-            };
-            static const uint8_t fixed[] = {0, 0, 0, 0, 0, 0, 4, 8, 1, 2, 4, 8, 1, 2,
-                                            4, 8, 2, 3, 5, 9, 17, 0, 0, 0, 0, 0, 0, 0};
-            size_t n = len_bytes[byte - 0xc4];
-            if (n > left)
-                return MSG_E_TRUNCATED;
-            uint64_t len = s_read_be(p, n);
-            p += n;
-            left -= n;
-            skip = fixed[byte - 0xc4];
-            if (byte >= 0xdc)
-                items = byte >= 0xde ? 2 * len : len;
-            else if (n)
-                skip = len + (byte >= 0xc7 && byte <= 0xc9); //  ext has a type byte
+            //  c0..df: a length of len_bytes bytes follows, or fixed bytes
+            const s_format_t *format = &s_formats[byte & 0x1f];
+            if (format->what == S_INVALID) return MSG_E_TRUNCATED; //  c1: not msgpack
+            if (format->len_bytes > left) return MSG_E_TRUNCATED;
+            uint64_t len = s_read_be(p, format->len_bytes);
+            p += format->len_bytes;
+            left -= format->len_bytes;
+            skip = format->what == S_BYTES ? len : format->what == S_EXT ? len + 1 : format->fixed;
+            items = format->what == S_ARRAY ? len : format->what == S_MAP ? 2 * len : 0;
         }
-        if (skip > left || items > left)
-            return MSG_E_TRUNCATED;
+        if (skip > left || items > left) return MSG_E_TRUNCATED;
         p += skip;
         pending += items;
     }
@@ -586,7 +610,7 @@ static msg_err_t s_scan(const uint8_t *data, size_t size) {
 
 static msg_err_t s_decode_int(const msgpack_object *object, int64_t *value) {
     if (object->type == MSGPACK_OBJECT_POSITIVE_INTEGER && object->via.u64 <= INT64_MAX)
-        *value = (int64_t) object->via.u64;
+        *value = (int64_t)object->via.u64;
     else if (object->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
         *value = object->via.i64;
     else
@@ -599,37 +623,32 @@ static msg_err_t s_decode_value(msg_t *self, msg_field_t field, s_value_t *value
     const s_field_t *decl = &s_fields[field];
     msg_err_t err = MSG_OK;
     switch (decl->type) {
-    case MT_INT: return s_decode_int(object, &value->num);
+    case MT_INT:
+        return s_decode_int(object, &value->num);
     case MT_BOOL:
-        if (object->type != MSGPACK_OBJECT_BOOLEAN)
-            return MSG_E_WRONG_TYPE;
+        if (object->type != MSGPACK_OBJECT_BOOLEAN) return MSG_E_WRONG_TYPE;
         value->num = object->via.boolean;
         return MSG_OK;
     case MT_STR:
     case MT_BIN: {
-        //  msgpack-c keeps str and bin in the same layout
-        if (object->type != (decl->type == MT_STR ? MSGPACK_OBJECT_STR : MSGPACK_OBJECT_BIN))
+        bool is_str = decl->type == MT_STR;
+        if (object->type != (is_str ? MSGPACK_OBJECT_STR : MSGPACK_OBJECT_BIN))
             return MSG_E_WRONG_TYPE;
-        const char *bytes = object->via.str.ptr;
-        uint32_t len = object->via.str.size;
-        if (len > decl->max)
-            return MSG_E_TOO_LONG;
-        if (decl->type == MT_STR && !s_utf8_valid(bytes, len))
-            return MSG_E_WRONG_TYPE;
-        value->bytes = s_alloc(self->arena, (size_t) len + 1, 1);
-        if (len)
-            memcpy(value->bytes, bytes, len);
+        const char *bytes = is_str ? object->via.str.ptr : object->via.bin.ptr;
+        uint32_t len = is_str ? object->via.str.size : object->via.bin.size;
+        if (len > decl->max) return MSG_E_TOO_LONG;
+        if (is_str && !s_utf8_valid(bytes, len)) return MSG_E_WRONG_TYPE;
+        value->bytes = s_alloc(self->arena, (size_t)len + 1, 1);
+        if (len) memcpy(value->bytes, bytes, len);
         value->bytes[len] = 0;
         value->len = value->cap = len;
         return MSG_OK;
     }
     case MT_INTS:
     case MT_LIST: {
-        if (object->type != MSGPACK_OBJECT_ARRAY)
-            return MSG_E_WRONG_TYPE;
+        if (object->type != MSGPACK_OBJECT_ARRAY) return MSG_E_WRONG_TYPE;
         const msgpack_object_array *array = &object->via.array;
-        if (array->size > decl->max)
-            return MSG_E_TOO_LONG;
+        if (array->size > decl->max) return MSG_E_TOO_LONG;
         value->len = value->cap = array->size;
         if (decl->type == MT_INTS) {
             value->ints = s_alloc(self->arena, array->size * sizeof(int64_t), sizeof(int64_t));
@@ -642,8 +661,7 @@ static msg_err_t s_decode_value(msg_t *self, msg_field_t field, s_value_t *value
         s_reserve(self->arena, array->size * (sizeof(msg_t *) + row_size));
         value->rows = s_alloc(self->arena, array->size * sizeof(msg_t *), sizeof(msg_t *));
         for (uint32_t i = 0; i < array->size && !err; i++) {
-            if (array->ptr[i].type != MSGPACK_OBJECT_MAP)
-                return MSG_E_WRONG_TYPE;
+            if (array->ptr[i].type != MSGPACK_OBJECT_MAP) return MSG_E_WRONG_TYPE;
             value->rows[i] = s_row_new(self->arena, row_kind, false);
             err = s_decode_body(value->rows[i], &array->ptr[i].via.map, field_p);
         }
@@ -656,9 +674,9 @@ static msg_err_t s_decode_value(msg_t *self, msg_field_t field, s_value_t *value
 //  Names are 1..S_MAX_KEY bytes: length, first, middle and last byte spread
 //  the 52 names of today over 1024 slots with few collisions.
 static size_t s_name_hash(const char *name, size_t len) {
-    const uint8_t *s = (const uint8_t *) name;
-    uint32_t key = (uint32_t) len | (uint32_t) s[0] << 5 | (uint32_t) s[len / 2] << 13 |
-                   (uint32_t) s[len - 1] << 21;
+    const uint8_t *s = (const uint8_t *)name;
+    uint32_t key = (uint32_t)len | (uint32_t)s[0] << 5 | (uint32_t)s[len / 2] << 13 |
+                   (uint32_t)s[len - 1] << 21;
     return (key * 2654435761u) >> 22;
 }
 
@@ -666,12 +684,10 @@ static size_t s_name_hash(const char *name, size_t len) {
 //  exact comparison done in words rather than a memcmp call.
 static msg_field_t s_field_by_name(const char *name, size_t len) {
     _Static_assert(S_HASH_SLOTS == 1 << 10, "s_name_hash yields 10 bits");
-    if (len == 0 || len > S_MAX_KEY)
-        return F_COUNT_;
+    if (len == 0 || len > S_MAX_KEY) return F_COUNT_;
     for (size_t h = s_name_hash(name, len); s_names[h]; h = (h + 1) % S_HASH_SLOTS) {
         const s_field_t *decl = &s_fields[s_names[h] - 1];
-        if (decl->name_len != len)
-            continue;
+        if (decl->name_len != len) continue;
         const char *a = decl->name;
         bool same = true;
         if (len >= 8) {
@@ -693,8 +709,7 @@ static msg_field_t s_field_by_name(const char *name, size_t len) {
             same = x == y && x2 == y2;
         } else
             same = a[0] == name[0] && a[len / 2] == name[len / 2] && a[len - 1] == name[len - 1];
-        if (same)
-            return (msg_field_t) (s_names[h] - 1);
+        if (same) return (msg_field_t)(s_names[h] - 1);
     }
     return F_COUNT_;
 }
@@ -705,26 +720,21 @@ static msg_err_t s_decode_body(msg_t *self, const msgpack_object_map *map, msg_f
     for (uint32_t i = 0; i < map->size; i++) {
         const msgpack_object *key = &map->ptr[i].key;
         *field_p = F_COUNT_;
-        if (key->type != MSGPACK_OBJECT_STR)
-            return MSG_E_SHAPE;
+        if (key->type != MSGPACK_OBJECT_STR) return MSG_E_SHAPE;
         msg_field_t field = s_field_by_name(key->via.str.ptr, key->via.str.size);
-        if (field == F_COUNT_)
-            return MSG_E_UNKNOWN_FIELD;
+        if (field == F_COUNT_) return MSG_E_UNKNOWN_FIELD;
         *field_p = field;
-        if (k->slot[field] == S_NO_SLOT)
-            return MSG_E_UNKNOWN_FIELD;
-        if (s_bit(self->present, field))
-            return MSG_E_DUPLICATE_FIELD;
-        msg_err_t err = s_decode_value(self, field, &self->values[k->slot[field]], &map->ptr[i].val,
-                                       field_p);
-        if (err)
-            return err;
+        if (k->slot[field] == S_NO_SLOT) return MSG_E_UNKNOWN_FIELD;
+        if (s_bit(self->present, field)) return MSG_E_DUPLICATE_FIELD;
+        msg_err_t err =
+            s_decode_value(self, field, &self->values[k->slot[field]], &map->ptr[i].val, field_p);
+        if (err) return err;
         s_bit_set(self->present, field);
     }
     for (size_t w = 0; w < S_WORDS; w++) {
         uint64_t missing = k->req[w] & ~self->present[w];
         if (missing) {
-            *field_p = (msg_field_t) (w * 64 + (size_t) __builtin_ctzll(missing));
+            *field_p = (msg_field_t)(w * 64 + (size_t)__builtin_ctzll(missing));
             return MSG_E_MISSING_FIELD;
         }
     }
@@ -732,15 +742,13 @@ static msg_err_t s_decode_body(msg_t *self, const msgpack_object_map *map, msg_f
 }
 
 static msg_err_t s_decode(const uint8_t *data, size_t size, msg_t **msg_p, msg_field_t *field_p) {
-    if (size > MSG_MAX_FRAME)
-        return MSG_E_TOO_BIG;
+    if (size > MSG_MAX_FRAME) return MSG_E_TOO_BIG;
     msg_err_t err = s_scan(data, size);
-    if (err)
-        return err;
+    if (err) return err;
     msgpack_unpacked unpacked;
     msgpack_unpacked_init(&unpacked);
     size_t offset = 0;
-    msgpack_unpack_return rc = msgpack_unpack_next(&unpacked, (const char *) data, size, &offset);
+    msgpack_unpack_return rc = msgpack_unpack_next(&unpacked, (const char *)data, size, &offset);
     const msgpack_object *top = &unpacked.data, *item = top->via.array.ptr;
     if (rc == MSGPACK_UNPACK_NOMEM_ERROR)
         err = MSG_E_TOO_BIG; //  also: nested deeper than msgpack-c's 32 levels
@@ -755,7 +763,7 @@ static msg_err_t s_decode(const uint8_t *data, size_t size, msg_t **msg_p, msg_f
         err = MSG_E_UNKNOWN_KIND;
     else {
         //  Copied strings never outgrow the frame; ints and rows may need chunks.
-        *msg_p = s_root_new((int) item[0].via.u64, item[1].via.u64, size + 64, false);
+        *msg_p = s_root_new((int)item[0].via.u64, item[1].via.u64, size + 64, false);
         err = s_decode_body(*msg_p, &item[2].via.map, field_p);
     }
     msgpack_unpacked_destroy(&unpacked);
@@ -768,12 +776,9 @@ msg_t *msg_decode(const uint8_t *data, size_t size, msg_err_t *err, msg_field_t 
     msg_t *self = NULL;
     msg_field_t field = F_COUNT_;
     msg_err_t rc = s_decode(data, size, &self, &field);
-    if (rc != MSG_OK)
-        msg_destroy(&self);
-    if (err)
-        *err = rc;
-    if (field_p)
-        *field_p = rc == MSG_OK ? F_COUNT_ : field;
+    if (rc != MSG_OK) msg_destroy(&self);
+    if (err) *err = rc;
+    if (field_p) *field_p = rc == MSG_OK ? F_COUNT_ : field;
     return self;
 }
 
@@ -787,8 +792,7 @@ static int s_send(msg_t **self_p, zsock_t *sock, zframe_t *routing_id) {
     size_t size;
     int rc = msg_encode(*self_p, &data, &size);
     msg_destroy(self_p);
-    if (rc)
-        return -1;
+    if (rc) return -1;
     zframe_t *frame = zframe_new(data, size);
     free(data);
     if (routing_id && zframe_send(&routing_id, sock, ZFRAME_MORE | ZFRAME_REUSE)) {
@@ -829,8 +833,7 @@ msg_t *msg_recv(zsock_t *sock, msg_err_t *err) {
     } else if (frame)
         self = msg_decode(zframe_data(frame), zframe_size(frame), &rc, NULL);
     zframe_destroy(&frame);
-    if (err)
-        *err = rc;
+    if (err) *err = rc;
     return self;
 }
 
@@ -838,8 +841,7 @@ msg_t *msg_recv(zsock_t *sock, msg_err_t *err) {
 //  Docs
 
 static void s_print_list(FILE *out, const msg_field_t *fields, size_t n) {
-    if (n == 0)
-        fprintf(out, " —");
+    if (n == 0) fprintf(out, " —");
     for (size_t i = 0; i < n; i++)
         fprintf(out, "%s `%s`", i ? "," : "", s_fields[fields[i]].name);
 }
@@ -848,8 +850,7 @@ static void s_print_kinds(FILE *out, bool rows) {
     fprintf(out, "| name | kind | required | optional |\n|---|---:|---|---|\n");
     for (int kind = MSG_K_NONE + 1; kind < MSG_K_COUNT_; kind++) {
         const s_kind_decl_t *decl = &s_kind_decls[kind];
-        if (s_kinds[kind].is_row != rows)
-            continue;
+        if (s_kinds[kind].is_row != rows) continue;
         fprintf(out, "| `%s` | %d |", decl->name, kind);
         s_print_list(out, decl->req, decl->nreq);
         fprintf(out, " |");
@@ -886,12 +887,11 @@ void msg_print_docs(FILE *out) {
     for (int field = 0; field < F_COUNT_; field++) {
         const s_field_t *decl = &s_fields[field];
         fprintf(out, "| `%s` | %s", decl->name, type_names[decl->type]);
-        if (decl->type == MT_LIST)
-            fprintf(out, " of `%s`", s_kind_decls[decl->row].name);
+        if (decl->type == MT_LIST) fprintf(out, " of `%s`", s_kind_decls[decl->row].name);
         if (decl->type <= MT_BOOL)
             fprintf(out, " | |\n");
         else
-            fprintf(out, " | %u |\n", (unsigned) decl->max);
+            fprintf(out, " | %u |\n", (unsigned)decl->max);
     }
 }
 
@@ -904,9 +904,8 @@ static void s_build(void) {
         size_t h = s_name_hash(decl->name, decl->name_len);
         for (; s_names[h]; h = (h + 1) % S_HASH_SLOTS)
             assert(strcmp(s_fields[s_names[h] - 1].name, decl->name) != 0); //  name twice
-        s_names[h] = (uint8_t) (field + 1);
-        if (decl->type == MT_LIST)
-            s_kinds[decl->row].is_row = true;
+        s_names[h] = (uint8_t)(field + 1);
+        if (decl->type == MT_LIST) s_kinds[decl->row].is_row = true;
     }
     for (int kind = MSG_K_NONE + 1; kind < MSG_K_COUNT_; kind++) {
         const s_kind_decl_t *decl = &s_kind_decls[kind];
@@ -919,10 +918,8 @@ static void s_build(void) {
             //  Rows nest one level: no list inside a row
             assert(!(k->is_row && s_fields[field].type == MT_LIST));
             s_bit_set(k->all, field);
-            if (required)
-                s_bit_set(k->req, field);
-            if (required && s_fields[field].type == MT_LIST)
-                s_bit_set(k->initial, field);
+            if (required) s_bit_set(k->req, field);
+            if (required && s_fields[field].type == MT_LIST) s_bit_set(k->initial, field);
             k->slot[field] = k->nslots++;
         }
     }
@@ -948,16 +945,16 @@ static void s_msg_init(msg_t *self, s_arena_t *arena, int kind, bool is_row, boo
 
 static size_t s_msg_size(int kind) {
     size_t size = sizeof(msg_t) + s_kinds[kind].nslots * sizeof(s_value_t);
-    return (size + 7) & ~(size_t) 7;
+    return (size + 7) & ~(size_t)7;
 }
 
 static msg_t *s_root_new(int kind, uint64_t corr_id, size_t arena_size, bool building) {
     size_t head = s_msg_size(kind);
     char *block = malloc(head + sizeof(s_arena_t) + arena_size);
     assert(block);
-    msg_t *self = (msg_t *) block;
-    s_arena_t *arena = (s_arena_t *) (block + head);
-    arena->cur = (char *) (arena + 1);
+    msg_t *self = (msg_t *)block;
+    s_arena_t *arena = (s_arena_t *)(block + head);
+    arena->cur = (char *)(arena + 1);
     arena->end = arena->cur + arena_size;
     arena->chunks = NULL;
     arena->next_size = S_CHUNK_MIN;
@@ -974,7 +971,7 @@ static msg_t *s_row_new(s_arena_t *arena, int kind, bool building) {
 
 static s_value_t *s_slot(msg_t *self, msg_field_t field, msg_type_t type) {
     assert(self);
-    assert((unsigned) field < F_COUNT_);
+    assert((unsigned)field < F_COUNT_);
     assert(s_fields[field].type == type); //  setter of another type
     uint8_t slot = s_kinds[self->kind].slot[field];
     assert(slot != S_NO_SLOT); //  field not declared for this kind
@@ -983,10 +980,9 @@ static s_value_t *s_slot(msg_t *self, msg_field_t field, msg_type_t type) {
 
 static const s_value_t *s_get(const msg_t *self, msg_field_t field, msg_type_t type) {
     assert(self);
-    assert((unsigned) field < F_COUNT_);
+    assert((unsigned)field < F_COUNT_);
     assert(s_fields[field].type == type); //  getter of another type
-    if (!s_bit(self->present, field))
-        return NULL;
+    if (!s_bit(self->present, field)) return NULL;
     return &self->values[s_kinds[self->kind].slot[field]];
 }
 
@@ -998,31 +994,29 @@ static void s_grow(s_arena_t *arena, size_t size) {
     arena->chunks = chunk;
     arena->cur = chunk->data;
     arena->end = chunk->data + chunk_size;
-    if (arena->next_size < S_CHUNK_MAX)
-        arena->next_size *= 2;
+    if (arena->next_size < S_CHUNK_MAX) arena->next_size *= 2;
 }
 
 static void *s_alloc(s_arena_t *arena, size_t size, size_t align) {
-    uintptr_t at = ((uintptr_t) arena->cur + align - 1) & ~(uintptr_t) (align - 1);
-    if (at + size > (uintptr_t) arena->end) {
+    uintptr_t at = ((uintptr_t)arena->cur + align - 1) & ~(uintptr_t)(align - 1);
+    if (at + size > (uintptr_t)arena->end) {
         s_grow(arena, size + align);
-        at = ((uintptr_t) arena->cur + align - 1) & ~(uintptr_t) (align - 1);
+        at = ((uintptr_t)arena->cur + align - 1) & ~(uintptr_t)(align - 1);
     }
-    arena->cur = (char *) (at + size);
-    return (void *) at;
+    arena->cur = (char *)(at + size);
+    return (void *)at;
 }
 
 //  Makes the next allocations totalling size bytes come from one chunk.
 static void s_reserve(s_arena_t *arena, size_t size) {
     size += 16; //  alignment slack
-    if ((size_t) (arena->end - arena->cur) < size)
-        s_grow(arena, size);
+    if ((size_t)(arena->end - arena->cur) < size) s_grow(arena, size);
 }
 
 //  Valid UTF-8 (no overlongs, surrogates or code points over U+10FFFF) and
 //  no NUL byte: msg_str hands out C strings.
 static bool s_utf8_valid(const char *text, size_t len) {
-    const uint8_t *s = (const uint8_t *) text;
+    const uint8_t *s = (const uint8_t *)text;
     size_t i = 0;
     while (i < len) {
         if (len - i >= 8) {
@@ -1036,8 +1030,7 @@ static bool s_utf8_valid(const char *text, size_t len) {
         }
         uint8_t c = s[i];
         if (c < 0x80) {
-            if (c == 0)
-                return false;
+            if (c == 0) return false;
             i++;
             continue;
         }
@@ -1051,15 +1044,12 @@ static bool s_utf8_valid(const char *text, size_t len) {
             n = 3, cp = c & 0x07, min = 0x10000;
         else
             return false;
-        if (len - i <= n)
-            return false;
+        if (len - i <= n) return false;
         for (size_t j = 1; j <= n; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return false;
+            if ((s[i + j] & 0xc0) != 0x80) return false;
             cp = cp << 6 | (s[i + j] & 0x3f);
         }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
         i += n + 1;
     }
     return true;

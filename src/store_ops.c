@@ -441,11 +441,19 @@ static msg_t *s_job_delivered(s_ctx_t *ctx) {
                                                 : s_ok(ctx, false);
 }
 
+//  Rows until the list is done or the reply nears the frame limit (a read:
+//  the caller asks again with a smaller limit if it needs more).
 static msg_t *s_job_list_reply(s_ctx_t *ctx, sqlite3_stmt *stmt, const char *what) {
     msg_t *reply = msg_new(MSG_K_JOB_LIST, msg_corr(ctx->req));
+    size_t bytes = 0;
     int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+    while (bytes < STORE_LIST_BYTES && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         s_job_row(msg_add_row(reply, F_JOBS), stmt);
+        for (int col = 0; col < sqlite3_column_count(stmt); col++)
+            bytes += (size_t)sqlite3_column_bytes(stmt, col) + 16;
+    }
+    if (bytes >= STORE_LIST_BYTES)
+        rc = SQLITE_DONE;
     sqlite3_reset(stmt);
     if (rc != SQLITE_DONE) {
         msg_destroy(&reply);
