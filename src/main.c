@@ -40,6 +40,9 @@ static const struct {
 #define S_COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
 int main(int argc, char **argv) {
+    //  a closed stderr pipe (genbot run | head) or a peer gone mid-upload
+    //  is an error to handle where it happens, not a reason to die
+    signal(SIGPIPE, SIG_IGN);
     const char *name = argc > 1 ? argv[1] : "help";
     for (size_t i = 0; i < S_COMMAND_COUNT; i++)
         if (strcmp(name, s_commands[i].name) == 0)
