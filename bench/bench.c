@@ -11,7 +11,9 @@
     key worker is — with W flows in flight, each flow a chain of dependent
     requests. Prints requests/s and p50/p99 request latency.
 */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <czmq.h>
 #include <getopt.h>
 #include <pthread.h>

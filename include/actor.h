@@ -35,6 +35,7 @@ typedef struct {
 typedef struct actor_s actor_t;
 typedef int (actor_sock_fn)(actor_t *actor, zsock_t *sock, void *arg);
 typedef int (actor_timer_fn)(actor_t *actor, int timer_id, void *arg);
+typedef int (actor_fd_fn)(actor_t *actor, int fd, int revents, void *arg);
 
 actor_t *actor_new(zsock_t *pipe, const char *name, const char *const *counter_names);
 void actor_destroy(actor_t **self_p);
@@ -42,6 +43,10 @@ void actor_destroy(actor_t **self_p);
 //  Handlers return 0 to go on, -1 to stop the actor.
 int actor_reader(actor_t *self, zsock_t *sock, actor_sock_fn *handler, void *arg);
 void actor_reader_end(actor_t *self, zsock_t *sock);
+//  A plain file descriptor (a libcurl socket): events/revents are
+//  ZMQ_POLLIN | ZMQ_POLLOUT | ZMQ_POLLERR. Adding an fd again replaces it.
+int actor_fd(actor_t *self, int fd, int events, actor_fd_fn *handler, void *arg);
+void actor_fd_end(actor_t *self, int fd);
 //  A timer fires every delay ms, times times (0 = forever); returns its id.
 int actor_timer(actor_t *self, size_t delay_ms, size_t times, actor_timer_fn *handler, void *arg);
 void actor_timer_end(actor_t *self, int timer_id);

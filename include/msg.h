@@ -42,6 +42,7 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
 #define MSG_MAX_URL     4096
 #define MSG_MAX_DETAIL  2048
 #define MSG_MAX_SESSION 65536
+#define MSG_MAX_UPDATE  65536 //  one raw Telegram update (JSON)
 #define MSG_MAX_IDS     100
 #define MSG_MAX_ROWS    200
 #define MSG_MAX_FRAME   (1 << 20)
@@ -98,6 +99,13 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     F(CODE, "code", MT_INT, 0, NONE)                                                               \
     F(DETAIL, "detail", MT_STR, MSG_MAX_DETAIL, NONE)                                              \
     F(SHORTFALL, "shortfall", MT_INT, 0, NONE)                                                     \
+    F(METHOD, "method", MT_STR, 32, NONE)                                                          \
+    F(PRIORITY, "priority", MT_INT, 0, NONE)                                                       \
+    F(MESSAGE_ID, "message_id", MT_INT, 0, NONE)                                                   \
+    F(MEDIA_URL, "media_url", MT_STR, MSG_MAX_URL, NONE)                                           \
+    F(MEDIA_KIND, "media_kind", MT_STR, 16, NONE)                                                  \
+    F(LINK_TEXT, "link_text", MT_STR, MSG_MAX_TEXT, NONE)                                          \
+    F(UPDATE, "update", MT_STR, MSG_MAX_UPDATE, NONE)                                              \
     F(JOBS, "jobs", MT_LIST, MSG_MAX_ROWS, JOB_ROW)                                                \
     F(ENTRIES, "entries", MT_LIST, MSG_MAX_ROWS, ENTRY_ROW)
 
@@ -147,7 +155,18 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     K(SESSION_SAVE, "session_save", R(F_USER_ID, F_STATE, F_SESSION), O(F_UPDATE_ID))              \
     K(SESSION_LOAD, "session_load", R(F_USER_ID), O())                                             \
     K(OFFSET_SAVE, "offset_save", R(F_OFFSET), O())                                                \
-    K(OFFSET_LOAD, "offset_load", R(), O())
+    K(OFFSET_LOAD, "offset_load", R(), O())                                                        \
+    /* --- Telegram edge --- */                                                                    \
+    /* poller -> session shard: one update, raw JSON; shard -> poller: done */                     \
+    K(UPDATE_IN, "update_in", R(F_UPDATE_ID, F_USER_ID, F_UPDATE), O())                            \
+    K(UPDATE_DONE, "update_done", R(F_UPDATE_ID), O())                                             \
+    /* anyone -> notifier: one Bot API call; PARAMS is its JSON object. */                         \
+    /* MEDIA_URL: download, upload as MEDIA_KIND ("video", "photo",     */                         \
+    /* "document"); over 50 MB, LINK_TEXT is sent as a message instead  */                         \
+    K(TG_CALL, "tg_call", R(F_METHOD, F_PARAMS),                                                   \
+      O(F_CHAT_ID, F_PRIORITY, F_MESSAGE_ID, F_MEDIA_URL, F_MEDIA_KIND, F_LINK_TEXT))              \
+    /* notifier -> caller (when corr_id != 0): how the call ended */                               \
+    K(TG_RESULT, "tg_result", R(F_CODE), O(F_MESSAGE_ID, F_CHAT_ID, F_DETAIL))
 
 typedef enum {
 #define MSG_F_ENUM(id, name, type, max, row) F_##id,

@@ -16,6 +16,9 @@ typedef struct {
     actor_t *actor;
     actor_sock_fn *sock_fn;
     actor_timer_fn *timer_fn;
+    actor_fd_fn *fd_fn;
+    int fd;
+    size_t times; //  a timer's remaining firings (0 = forever)
     void *arg;
     int timer_id;
 } s_handler_t;
@@ -28,6 +31,7 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg);
 static void s_handler_free(void **item_p);
 static int s_on_reader(zloop_t *loop, zsock_t *sock, void *arg);
 static int s_on_timer(zloop_t *loop, int timer_id, void *arg);
+static int s_on_fd(zloop_t *loop, zmq_pollitem_t *item, void *arg);
 
 actor_t *actor_new(zsock_t *pipe, const char *name, const char *const *counter_names) {
     assert(pipe && name);
@@ -84,6 +88,34 @@ int actor_reader(actor_t *self, zsock_t *sock, actor_sock_fn *handler, void *arg
     return 0;
 }
 
+int actor_fd(actor_t *self, int fd, int events, actor_fd_fn *handler, void *arg) {
+    actor_fd_end(self, fd);
+    s_handler_t *h = (s_handler_t *)zmalloc(sizeof(s_handler_t));
+    h->actor = self;
+    h->fd_fn = handler;
+    h->fd = fd;
+    h->arg = arg;
+    zmq_pollitem_t item = {NULL, fd, (short)events, 0};
+    if (zloop_poller(self->loop, &item, s_on_fd, h)) {
+        free(h);
+        return -1;
+    }
+    zloop_poller_set_tolerant(self->loop, &item);
+    zlistx_add_end(self->handlers, h);
+    return 0;
+}
+
+void actor_fd_end(actor_t *self, int fd) {
+    zmq_pollitem_t item = {NULL, fd, 0, 0};
+    zloop_poller_end(self->loop, &item);
+    for (s_handler_t *h = (s_handler_t *)zlistx_first(self->handlers); h;
+         h = (s_handler_t *)zlistx_next(self->handlers))
+        if (h->fd_fn && h->fd == fd) {
+            zlistx_delete(self->handlers, zlistx_cursor(self->handlers));
+            break;
+        }
+}
+
 void actor_reader_end(actor_t *self, zsock_t *sock) {
     zloop_reader_end(self->loop, sock);
 }
@@ -93,13 +125,26 @@ int actor_timer(actor_t *self, size_t delay_ms, size_t times, actor_timer_fn *ha
     h->actor = self;
     h->timer_fn = handler;
     h->arg = arg;
+    h->times = times;
     h->timer_id = zloop_timer(self->loop, delay_ms, times, s_on_timer, h);
     zlistx_add_end(self->handlers, h);
     return h->timer_id;
 }
 
+//  Forgets the handler record of a timer (zloop has ended it already or
+//  is told to here).
+static void s_timer_forget(actor_t *self, int timer_id) {
+    for (s_handler_t *h = (s_handler_t *)zlistx_first(self->handlers); h;
+         h = (s_handler_t *)zlistx_next(self->handlers))
+        if (h->timer_fn && h->timer_id == timer_id) {
+            zlistx_delete(self->handlers, zlistx_cursor(self->handlers));
+            break;
+        }
+}
+
 void actor_timer_end(actor_t *self, int timer_id) {
     zloop_timer_end(self->loop, timer_id);
+    s_timer_forget(self, timer_id);
 }
 
 void actor_ready(actor_t *self, int status) {
@@ -168,10 +213,23 @@ static int s_on_reader(zloop_t *loop, zsock_t *sock, void *arg) {
     return h->sock_fn(h->actor, sock, h->arg);
 }
 
+static int s_on_fd(zloop_t *loop, zmq_pollitem_t *item, void *arg) {
+    (void)loop;
+    s_handler_t *h = (s_handler_t *)arg;
+    return h->fd_fn(h->actor, item->fd, item->revents, h->arg);
+}
+
 static int s_on_timer(zloop_t *loop, int timer_id, void *arg) {
     (void)loop;
     s_handler_t *h = (s_handler_t *)arg;
-    return h->timer_fn(h->actor, timer_id, h->arg);
+    actor_t *actor = h->actor;
+    bool last = h->times == 1;
+    if (h->times > 1)
+        h->times--;
+    int rc = h->timer_fn(actor, timer_id, h->arg); //  may end the timer itself
+    if (last)
+        s_timer_forget(actor, timer_id);
+    return rc;
 }
 
 static void s_handler_free(void **item_p) {

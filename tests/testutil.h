@@ -5,7 +5,9 @@
 #ifndef GENBOT_TESTUTIL_H
 #define GENBOT_TESTUTIL_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
