@@ -7,7 +7,7 @@ DEPS_DEB := libzmq3-dev libczmq-dev libcurl4-openssl-dev libmsgpack-dev \
             pkg-config cppcheck clang-format
 BUILD    ?= build
 CFLAGS   ?= -O2 -g
-override CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -pthread \
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -pthread \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
 TEST_LDLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

@@ -106,6 +106,7 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     F(MEDIA_KIND, "media_kind", MT_STR, 16, NONE)                                                  \
     F(LINK_TEXT, "link_text", MT_STR, MSG_MAX_TEXT, NONE)                                          \
     F(UPDATE, "update", MT_STR, MSG_MAX_UPDATE, NONE)                                              \
+    F(MAX_ATTEMPTS, "max_attempts", MT_INT, 0, NONE)                                               \
     F(JOBS, "jobs", MT_LIST, MSG_MAX_ROWS, JOB_ROW)                                                \
     F(ENTRIES, "entries", MT_LIST, MSG_MAX_ROWS, ENTRY_ROW)
 
@@ -146,6 +147,7 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     K(JOB_DELIVERED, "job_delivered", R(F_JOB_ID), O())                                            \
     K(JOB_CANCEL, "job_cancel", R(F_JOB_ID, F_USER_ID), O())                                       \
     K(JOB_GET, "job_get", R(F_JOB_ID), O())                                                        \
+    K(JOB_STATUS_MSG, "job_status_msg", R(F_JOB_ID, F_MESSAGE_ID), O())                            \
     K(JOBS_LIST, "jobs_list", R(), O(F_USER_ID, F_STATE, F_KEY_ID, F_LIMIT))                       \
     K(ENTRIES_LIST, "entries_list", R(F_USER_ID), O(F_LIMIT))                                      \
     K(PAYMENT_CREDIT, "payment_credit",                                                            \
@@ -166,7 +168,13 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     K(TG_CALL, "tg_call", R(F_METHOD, F_PARAMS),                                                   \
       O(F_CHAT_ID, F_PRIORITY, F_MESSAGE_ID, F_MEDIA_URL, F_MEDIA_KIND, F_LINK_TEXT))              \
     /* notifier -> caller (when corr_id != 0): how the call ended */                               \
-    K(TG_RESULT, "tg_result", R(F_CODE), O(F_MESSAGE_ID, F_CHAT_ID, F_DETAIL))
+    K(TG_RESULT, "tg_result", R(F_CODE), O(F_MESSAGE_ID, F_CHAT_ID, F_DETAIL))                     \
+    /* --- generation engine --- */                                                                \
+    /* key worker -> session shard of the job's user: what happened. */                            \
+    /* state: a job state; queued with err_class = a retry is scheduled */                         \
+    K(JOB_EVENT, "job_event", R(F_JOB_ID, F_USER_ID, F_STATE),                                     \
+      O(F_CHAT_ID, F_ORDER_TOKEN, F_IDX, F_PROGRESS, F_ERR_CLASS, F_ERR_DETAIL, F_ATTEMPTS,        \
+        F_MAX_ATTEMPTS, F_RESULT_URL, F_MESSAGE_ID, F_CREDITS))
 
 typedef enum {
 #define MSG_F_ENUM(id, name, type, max, row) F_##id,

@@ -1,6 +1,9 @@
 /*  notifier.c — the notifier actor (notifier.h): sendq decides what leaves
     and when, httpc carries it, tg.h reads the answer.
 */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "notifier.h"
 
 #include <assert.h>

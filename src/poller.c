@@ -1,6 +1,9 @@
 /*  poller.c — the poller actor (poller.h). One getUpdates in flight or one
     batch being handled at a time: that is what keeps the offset honest.
 */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "poller.h"
 
 #include <assert.h>

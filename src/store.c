@@ -62,6 +62,7 @@ static const char *s_migrations[] = {
     "  result_url  TEXT,"
     "  err_class   TEXT,"
     "  err_detail  TEXT,"
+    "  status_msg  INTEGER,"
     "  created_ms  INTEGER NOT NULL,"
     "  updated_ms  INTEGER NOT NULL);"
     "CREATE UNIQUE INDEX jobs_order ON jobs (user_id, order_token, idx);"

@@ -10,7 +10,7 @@
 #define STORE_JOB_COLS                                                                             \
     "job_id, user_id, chat_id, order_token, idx, model, params, price, state, attempts,"           \
     " next_at_ms, key_id, task_id, progress, result_url, err_class, err_detail, created_ms,"       \
-    " updated_ms"
+    " updated_ms, status_msg"
 #define STORE_ACTIVE_STATES "('queued','running','submitted')"
 
 //  S(ID, SQL): every statement, prepared once at open.
@@ -47,6 +47,7 @@
                   " AND next_at_ms <= ?2 ORDER BY job_id LIMIT ?3) RETURNING " STORE_JOB_COLS)     \
     S(JOB_SUBMIT, "UPDATE jobs SET state = 'submitted', task_id = ?2, updated_ms = ?3"             \
                   " WHERE job_id = ?1")                                                            \
+    S(JOB_STATUS_MSG, "UPDATE jobs SET status_msg = ?2 WHERE job_id = ?1")                          \
     S(JOB_PROGRESS, "UPDATE jobs SET progress = ?2, updated_ms = ?3 WHERE job_id = ?1")            \
     S(JOB_REQUEUE, "UPDATE jobs SET state = 'queued', next_at_ms = ?2, attempts = attempts + ?3,"  \
                    " key_id = NULL, task_id = NULL, progress = NULL, err_class = ?4,"              \

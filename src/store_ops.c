@@ -331,6 +331,19 @@ static msg_t *s_job_progress(s_ctx_t *ctx) {
                                                      : s_ok(ctx, false);
 }
 
+//  The Telegram message that shows the job's status, for later edits.
+static msg_t *s_job_status_msg(s_ctx_t *ctx) {
+    sqlite3_stmt *stmt = store_stmt(ctx->store, S_JOB_STATUS_MSG);
+    sqlite3_bind_int64(stmt, 1, msg_int(ctx->req, F_JOB_ID));
+    sqlite3_bind_int64(stmt, 2, msg_int(ctx->req, F_MESSAGE_ID));
+    if (s_step(ctx->store, S_JOB_STATUS_MSG, stmt))
+        return s_sql_error(ctx, "job_status_msg");
+    if (sqlite3_changes(ctx->store->db) == 0)
+        return s_error(ctx, LEDGER_E_NOT_FOUND, "job %lld not found",
+                       (long long)msg_int(ctx->req, F_JOB_ID));
+    return s_ok(ctx, false);
+}
+
 //  Back to the queue at at_ms, hold kept. ATTEMPTS (0 or 1) says whether
 //  this attempt counts toward GENBOT_MAX_ATTEMPTS (a cooled-down key's
 //  requeue does not).
@@ -688,6 +701,7 @@ static const struct s_op s_ops[MSG_K_COUNT_] = {
     [MSG_K_JOB_DELIVERED] = {s_job_delivered, true},
     [MSG_K_JOB_CANCEL] = {s_job_cancel, true},
     [MSG_K_JOB_GET] = {s_job_get, false},
+    [MSG_K_JOB_STATUS_MSG] = {s_job_status_msg, true},
     [MSG_K_JOBS_LIST] = {s_jobs_list, false},
     [MSG_K_ENTRIES_LIST] = {s_entries_list, false},
     [MSG_K_PAYMENT_CREDIT] = {s_payment_credit, true},
@@ -835,6 +849,8 @@ static void s_job_row(msg_t *row, sqlite3_stmt *stmt) {
     s_row_str(row, F_ERR_DETAIL, stmt, 16);
     msg_set_int(row, F_CREATED_MS, sqlite3_column_int64(stmt, 17));
     msg_set_int(row, F_UPDATED_MS, sqlite3_column_int64(stmt, 18));
+    if (sqlite3_column_type(stmt, 19) != SQLITE_NULL)
+        msg_set_int(row, F_MESSAGE_ID, sqlite3_column_int64(stmt, 19));
 }
 
 static msg_t *s_ok(s_ctx_t *ctx, bool duplicate) {
