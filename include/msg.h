@@ -123,12 +123,13 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     K(ENTRY_LIST, "entry_list", R(), O(F_ENTRIES))                                                 \
     K(SESSION_DATA, "session_data", R(F_FOUND), O(F_STATE, F_SESSION, F_UPDATE_ID))                \
     K(OFFSET_DATA, "offset_data", R(F_OFFSET), O())                                                \
+    K(KEY_HEALTH, "key_health", R(F_FOUND), O(F_STATE, F_AT_MS))                                   \
     /* --- rows --- */                                                                             \
     K(JOB_ROW, "job_row",                                                                          \
       R(F_JOB_ID, F_USER_ID, F_CHAT_ID, F_ORDER_TOKEN, F_IDX, F_MODEL, F_PRICE, F_STATE,           \
         F_ATTEMPTS, F_CREATED_MS),                                                                 \
       O(F_PARAMS, F_KEY_ID, F_TASK_ID, F_PROGRESS, F_RESULT_URL, F_ERR_CLASS, F_ERR_DETAIL,        \
-        F_AT_MS, F_UPDATED_MS))                                                                    \
+        F_AT_MS, F_UPDATED_MS, F_MESSAGE_ID))                                                      \
     K(ENTRY_ROW, "entry_row",                                                                      \
       R(F_ENTRY_ID, F_ENTRY_KIND, F_D_BALANCE, F_D_HELD, F_REF, F_CREATED_MS),                     \
       O(F_JOB_ID, F_REASON))                                                                       \
@@ -148,6 +149,9 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     K(JOB_CANCEL, "job_cancel", R(F_JOB_ID, F_USER_ID), O())                                       \
     K(JOB_GET, "job_get", R(F_JOB_ID), O())                                                        \
     K(JOB_STATUS_MSG, "job_status_msg", R(F_JOB_ID, F_MESSAGE_ID), O())                            \
+    K(JOBS_EXPIRE, "jobs_expire", R(F_AT_MS, F_MAX_N), O(F_ERR_CLASS, F_ERR_DETAIL))               \
+    K(KEY_HEALTH_SAVE, "key_health_save", R(F_KEY_ID, F_STATE, F_AT_MS), O())                      \
+    K(KEY_HEALTH_LOAD, "key_health_load", R(F_KEY_ID), O())                                        \
     K(JOBS_LIST, "jobs_list", R(), O(F_USER_ID, F_STATE, F_KEY_ID, F_LIMIT))                       \
     K(ENTRIES_LIST, "entries_list", R(F_USER_ID), O(F_LIMIT))                                      \
     K(PAYMENT_CREDIT, "payment_credit",                                                            \

@@ -48,6 +48,13 @@
     S(JOB_SUBMIT, "UPDATE jobs SET state = 'submitted', task_id = ?2, updated_ms = ?3"             \
                   " WHERE job_id = ?1")                                                            \
     S(JOB_STATUS_MSG, "UPDATE jobs SET status_msg = ?2 WHERE job_id = ?1")                          \
+    S(JOBS_EXPIRED, "SELECT job_id FROM jobs WHERE state = 'queued' AND created_ms < ?1"           \
+                    " ORDER BY job_id LIMIT ?2")                                                   \
+    S(KEY_SAVE, "INSERT INTO api_keys (fingerprint, health, cooldown_until, updated_ms)"           \
+                " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (fingerprint) DO UPDATE SET"                 \
+                " health = excluded.health, cooldown_until = excluded.cooldown_until,"             \
+                " updated_ms = excluded.updated_ms")                                               \
+    S(KEY_LOAD, "SELECT health, cooldown_until FROM api_keys WHERE fingerprint = ?1")              \
     S(JOB_PROGRESS, "UPDATE jobs SET progress = ?2, updated_ms = ?3 WHERE job_id = ?1")            \
     S(JOB_REQUEUE, "UPDATE jobs SET state = 'queued', next_at_ms = ?2, attempts = attempts + ?3,"  \
                    " key_id = NULL, task_id = NULL, progress = NULL, err_class = ?4,"              \

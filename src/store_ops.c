@@ -456,6 +456,79 @@ static msg_t *s_job_delivered(s_ctx_t *ctx) {
 
 //  Rows until the list is done or the reply nears the frame limit (a read:
 //  the caller asks again with a smaller limit if it needs more).
+static msg_t *s_job_list_reply(s_ctx_t *ctx, sqlite3_stmt *stmt, const char *what);
+
+//  Queued jobs older than at_ms fail and are released (no usable key took
+//  them in GENBOT_QUEUE_MAX_WAIT_S); the reply lists them, for the users'
+//  messages.
+static msg_t *s_jobs_expire(s_ctx_t *ctx) {
+    int64_t max_n = msg_int(ctx->req, F_MAX_N);
+    if (max_n < 1 || max_n > STORE_CLAIM_MAX)
+        return s_error(ctx, LEDGER_E_BAD_REQUEST, "max_n must be 1..%d", STORE_CLAIM_MAX);
+    int64_t ids[STORE_CLAIM_MAX];
+    size_t n = 0;
+    sqlite3_stmt *stmt = store_stmt(ctx->store, S_JOBS_EXPIRED);
+    sqlite3_bind_int64(stmt, 1, msg_int(ctx->req, F_AT_MS));
+    sqlite3_bind_int64(stmt, 2, max_n);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && n < STORE_CLAIM_MAX)
+        ids[n++] = sqlite3_column_int64(stmt, 0);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return s_sql_error(ctx, "jobs_expired");
+    msg_t *reply = msg_new(MSG_K_JOB_LIST, msg_corr(ctx->req));
+    for (size_t i = 0; i < n; i++) {
+        s_job_t job;
+        if (s_job_load(ctx->store, ids[i], &job) < 0) {
+            msg_destroy(&reply);
+            return s_sql_error(ctx, "job_get");
+        }
+        msg_t *released = s_job_release(ctx, &job, JOB_FAILED);
+        bool failed = msg_kind(released) == MSG_K_ERROR;
+        msg_destroy(&released);
+        if (failed) {
+            msg_destroy(&reply);
+            return s_sql_error(ctx, "release");
+        }
+        stmt = store_stmt(ctx->store, S_JOB_GET);
+        sqlite3_bind_int64(stmt, 1, ids[i]);
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            s_job_row(msg_add_row(reply, F_JOBS), stmt);
+        sqlite3_reset(stmt);
+    }
+    return reply;
+}
+
+static msg_t *s_key_health_save(s_ctx_t *ctx) {
+    if (!*msg_str(ctx->req, F_KEY_ID))
+        return s_error(ctx, LEDGER_E_BAD_REQUEST, "key_id must not be empty");
+    sqlite3_stmt *stmt = store_stmt(ctx->store, S_KEY_SAVE);
+    sqlite3_bind_text(stmt, 1, msg_str(ctx->req, F_KEY_ID), -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, msg_str(ctx->req, F_STATE), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 3, msg_int(ctx->req, F_AT_MS));
+    sqlite3_bind_int64(stmt, 4, ctx->now);
+    return s_step(ctx->store, S_KEY_SAVE, stmt) ? s_sql_error(ctx, "key_health_save")
+                                                 : s_ok(ctx, false);
+}
+
+static msg_t *s_key_health_load(s_ctx_t *ctx) {
+    sqlite3_stmt *stmt = store_stmt(ctx->store, S_KEY_LOAD);
+    sqlite3_bind_text(stmt, 1, msg_str(ctx->req, F_KEY_ID), -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    msg_t *reply = msg_new(MSG_K_KEY_HEALTH, msg_corr(ctx->req));
+    msg_set_bool(reply, F_FOUND, rc == SQLITE_ROW);
+    if (rc == SQLITE_ROW) {
+        msg_set_str(reply, F_STATE, (const char *)sqlite3_column_text(stmt, 0));
+        msg_set_int(reply, F_AT_MS, sqlite3_column_int64(stmt, 1));
+    }
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        msg_destroy(&reply);
+        return s_sql_error(ctx, "key_health_load");
+    }
+    return reply;
+}
+
 static msg_t *s_job_list_reply(s_ctx_t *ctx, sqlite3_stmt *stmt, const char *what) {
     msg_t *reply = msg_new(MSG_K_JOB_LIST, msg_corr(ctx->req));
     size_t bytes = 0;
@@ -702,6 +775,9 @@ static const struct s_op s_ops[MSG_K_COUNT_] = {
     [MSG_K_JOB_CANCEL] = {s_job_cancel, true},
     [MSG_K_JOB_GET] = {s_job_get, false},
     [MSG_K_JOB_STATUS_MSG] = {s_job_status_msg, true},
+    [MSG_K_JOBS_EXPIRE] = {s_jobs_expire, true},
+    [MSG_K_KEY_HEALTH_SAVE] = {s_key_health_save, true},
+    [MSG_K_KEY_HEALTH_LOAD] = {s_key_health_load, false},
     [MSG_K_JOBS_LIST] = {s_jobs_list, false},
     [MSG_K_ENTRIES_LIST] = {s_entries_list, false},
     [MSG_K_PAYMENT_CREDIT] = {s_payment_credit, true},

@@ -548,6 +548,63 @@ static void test_check_detects_violations(void **state) {
     s_start(f);
 }
 
+static void test_status_msg_expire_key_health(void **state) {
+    fixture_t *f = *state;
+    s_user_with(f, 91, 5);
+    int64_t ids[3];
+    s_order(f, 91, "exp", 3, ids);
+    msg_t *req = tu_job_req(MSG_K_JOB_STATUS_MSG, ids[0]);
+    msg_set_int(req, F_MESSAGE_ID, 4242);
+    s_expect(f, req, 0);
+    req = tu_job_req(MSG_K_JOB_STATUS_MSG, 99999);
+    msg_set_int(req, F_MESSAGE_ID, 1);
+    s_expect(f, req, LEDGER_E_NOT_FOUND);
+    msg_t *reply = s_call(f, tu_job_req(MSG_K_JOB_GET, ids[0]));
+    assert_int_equal(msg_int(msg_row(reply, F_JOBS, 0), F_MESSAGE_ID), 4242);
+    msg_destroy(&reply);
+    //  one job claimed; the two still queued expire after the wait
+    msg_destroy(&(msg_t *){s_call(f, tu_claim("k", 1))});
+    atomic_fetch_add(&tu_now_ms, 1000);
+    req = msg_new(MSG_K_JOBS_EXPIRE, 0);
+    msg_set_int(req, F_AT_MS, atomic_load(&tu_now_ms) - 5000);
+    msg_set_int(req, F_MAX_N, 10);
+    reply = s_call(f, req);
+    assert_int_equal(msg_len(reply, F_JOBS), 0); //  not old enough
+    msg_destroy(&reply);
+    req = msg_new(MSG_K_JOBS_EXPIRE, 0);
+    msg_set_int(req, F_AT_MS, atomic_load(&tu_now_ms));
+    msg_set_int(req, F_MAX_N, 10);
+    msg_set_str(req, F_ERR_CLASS, "timeout");
+    reply = s_call(f, req);
+    assert_int_equal(msg_len(reply, F_JOBS), 2);
+    assert_string_equal(msg_str(msg_row(reply, F_JOBS, 0), F_STATE), "failed");
+    assert_string_equal(msg_str(msg_row(reply, F_JOBS, 0), F_ERR_CLASS), "timeout");
+    msg_destroy(&reply);
+    s_balance(f, 91, 4, 1);
+    req = msg_new(MSG_K_JOBS_EXPIRE, 0);
+    msg_set_int(req, F_AT_MS, 0);
+    msg_set_int(req, F_MAX_N, 0);
+    s_expect(f, req, LEDGER_E_BAD_REQUEST);
+
+    req = msg_new(MSG_K_KEY_HEALTH_LOAD, 0);
+    msg_set_str(req, F_KEY_ID, "abcd-12345678");
+    reply = s_call(f, req);
+    assert_false(msg_bool(reply, F_FOUND));
+    msg_destroy(&reply);
+    req = msg_new(MSG_K_KEY_HEALTH_SAVE, 0);
+    msg_set_str(req, F_KEY_ID, "abcd-12345678");
+    msg_set_str(req, F_STATE, "cooling");
+    msg_set_int(req, F_AT_MS, 1234);
+    s_expect(f, req, 0);
+    req = msg_new(MSG_K_KEY_HEALTH_LOAD, 0);
+    msg_set_str(req, F_KEY_ID, "abcd-12345678");
+    reply = s_call(f, req);
+    assert_true(msg_bool(reply, F_FOUND));
+    assert_string_equal(msg_str(reply, F_STATE), "cooling");
+    assert_int_equal(msg_int(reply, F_AT_MS), 1234);
+    msg_destroy(&reply);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_user_touch_grants_once, setup, teardown),
@@ -563,6 +620,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_batch_isolates_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_requeues_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_detects_violations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_msg_expire_key_health, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
