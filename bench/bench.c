@@ -213,6 +213,8 @@ typedef struct {
 } s_result_t;
 
 static int s_run_ledger(const s_opts_t *opts, int clients, int batch, s_result_t *result) {
+    if (clients < 1 || clients > S_MAX_CLIENTS)
+        return -1;
     char path[256];
     if (opts->db)
         snprintf(path, sizeof path, "%s", opts->db);
