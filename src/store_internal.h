@@ -48,7 +48,7 @@
     S(JOB_SUBMIT, "UPDATE jobs SET state = 'submitted', task_id = ?2, updated_ms = ?3"             \
                   " WHERE job_id = ?1")                                                            \
     S(JOB_STATUS_MSG, "UPDATE jobs SET status_msg = ?2 WHERE job_id = ?1")                          \
-    S(JOBS_EXPIRED, "SELECT job_id FROM jobs WHERE state = 'queued' AND created_ms < ?1"           \
+    S(JOBS_EXPIRED, "SELECT job_id FROM jobs WHERE state = 'queued' AND updated_ms < ?1"           \
                     " ORDER BY job_id LIMIT ?2")                                                   \
     S(KEY_SAVE, "INSERT INTO api_keys (fingerprint, health, cooldown_until, updated_ms)"           \
                 " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (fingerprint) DO UPDATE SET"                 \
@@ -79,7 +79,8 @@
     S(KV_RAISE, "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE"          \
                 " SET value = max(value, excluded.value)")                                         \
     S(KV_GET, "SELECT value FROM kv WHERE key = ?1")                                               \
-    S(RECOVER_RUNNING, "UPDATE jobs SET state = 'queued', key_id = NULL WHERE state = 'running'")  \
+    S(RECOVER_RUNNING, "UPDATE jobs SET state = 'queued', key_id = NULL, progress = NULL"          \
+                       " WHERE state = 'running'")  \
     S(COUNT_STATE, "SELECT count(*) FROM jobs WHERE state = ?1")
 
 typedef enum {

@@ -458,8 +458,9 @@ static msg_t *s_job_delivered(s_ctx_t *ctx) {
 //  the caller asks again with a smaller limit if it needs more).
 static msg_t *s_job_list_reply(s_ctx_t *ctx, sqlite3_stmt *stmt, const char *what);
 
-//  Queued jobs older than at_ms fail and are released (no usable key took
-//  them in GENBOT_QUEUE_MAX_WAIT_S); the reply lists them, for the users'
+//  Jobs waiting in the queue since before at_ms (their last entry into it:
+//  the order, or a retry) fail and are released — no usable key took them
+//  in GENBOT_QUEUE_MAX_WAIT_S. The reply lists them, for the users'
 //  messages.
 static msg_t *s_jobs_expire(s_ctx_t *ctx) {
     int64_t max_n = msg_int(ctx->req, F_MAX_N);
