@@ -4,14 +4,16 @@
 */
 #include <czmq.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "check.h"
 #include "config.h"
-#include "ledger.h"
+#include "genbot.h"
 #include "log.h"
 #include "msg.h"
+#include "sandbox.h"
 #include "version.h"
 
 #define EXIT_USAGE  64
@@ -31,6 +33,8 @@ static const struct {
     const char *help;
 } s_commands[] = {
     {"run", s_cmd_run, "run", "start the bot server (configured by the environment)"},
+    {"sandbox", sandbox_run, "sandbox",
+     "a simulated Telegram and KIE, and a chat in this terminal"},
     {"config", s_cmd_config, "config", "print the effective configuration, secrets masked"},
     {"check", s_cmd_check, "check DB", "verify the ledger's invariants on a database file"},
     {"messages", s_cmd_messages, "messages", "print the inproc message table (Markdown)"},
@@ -67,6 +71,16 @@ static config_t *s_config_or_exit(void) {
     return config;
 }
 
+//  An actor that can't go on (Telegram refused the token) stops the process
+//  the same way a signal does, with exit code 1.
+static atomic_bool s_fatal_flag;
+static void s_fatal(const char *why, void *arg) {
+    (void)arg;
+    log_error("main", "cannot go on", "why=\"%s\"", why);
+    atomic_store(&s_fatal_flag, true);
+    kill(getpid(), SIGTERM);
+}
+
 static int s_cmd_run(int argc, char **argv) {
     (void)argc;
     (void)argv;
@@ -76,9 +90,10 @@ static int s_cmd_run(int argc, char **argv) {
                 "genbot: TELEGRAM_BOT_TOKEN is not set.\n"
                 "  To run the real bot: get a token from @BotFather, then\n"
                 "    TELEGRAM_BOT_TOKEN=123456:ABC... KIE_API_KEYS=your-kie-key make run\n"
-                "  The local sandbox (a simulated Telegram in this terminal) is not built yet.\n");
+                "  Starting the sandbox instead: a simulated Telegram and KIE, and a chat in\n"
+                "  this terminal (genbot sandbox).\n\n");
         config_destroy(&config);
-        return 1;
+        return sandbox_run(argc, argv);
     }
     //  Signals are taken by this thread alone (sigwait below); every actor
     //  thread inherits the blocked mask, so a signal never interrupts one.
@@ -89,21 +104,22 @@ static int s_cmd_run(int argc, char **argv) {
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
 
-    ledger_args_t ledger_args = {.config = config};
-    zactor_t *ledger = ledger_start(&ledger_args);
-    if (!ledger) {
+    genbot_opts_t opts = {.config = config, .fatal = s_fatal};
+    genbot_t *genbot = genbot_start(&opts);
+    if (!genbot) {
         config_destroy(&config);
         return 1;
     }
     log_info("main", "genbot running", "version=%s", GENBOT_VERSION);
-    log_warn("main", "the Telegram edge is not built yet: only the ledger is running", NULL);
     int signal_number = 0;
     sigwait(&signals, &signal_number);
-    log_info("main", "stopping", "signal=%s", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
-    zactor_destroy(&ledger);
+    bool fatal = atomic_load(&s_fatal_flag);
+    log_info("main", "stopping", "signal=%s",
+             fatal ? "fatal" : signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    genbot_stop(&genbot);
     log_info("main", "stopped", NULL);
     config_destroy(&config);
-    return 0;
+    return fatal ? 1 : 0;
 }
 
 static int s_cmd_config(int argc, char **argv) {
