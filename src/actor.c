@@ -6,6 +6,7 @@
 
 struct actor_s {
     zsock_t *pipe;
+    bool stopping; //  $TERM received, or a handler asked to stop
     zloop_t *loop;
     zlistx_t *handlers; //  s_handler_t records the loop points to
     actor_stats_t stats;
@@ -126,7 +127,9 @@ int actor_timer(actor_t *self, size_t delay_ms, size_t times, actor_timer_fn *ha
     h->timer_fn = handler;
     h->arg = arg;
     h->times = times;
-    h->timer_id = zloop_timer(self->loop, delay_ms, times, s_on_timer, h);
+    //  zloop gets the actor, not the record: it may still call a timer that
+    //  was ended earlier in the same pass, whose record is gone by then
+    h->timer_id = zloop_timer(self->loop, delay_ms, times, s_on_timer, self);
     zlistx_add_end(self->handlers, h);
     return h->timer_id;
 }
@@ -159,8 +162,15 @@ void actor_ready(actor_t *self, int status) {
     }
 }
 
+//  zloop_start also returns when a signal interrupts its poll (EINTR): a
+//  stray signal must not end an actor, only $TERM or a handler may.
 void actor_run(actor_t *self) {
-    zloop_start(self->loop);
+    while (!self->stopping) {
+        if (zloop_start(self->loop) != 0)
+            break; //  a handler returned -1
+        if (zmq_errno() == ETERM)
+            break; //  the context is gone: the process is ending
+    }
 }
 
 const char *actor_name(const actor_t *self) {
@@ -198,11 +208,13 @@ size_t actor_registry(actor_stats_t **out, size_t max) {
 
 static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg) {
     (void)loop;
-    (void)arg;
+    actor_t *self = (actor_t *)arg;
     char *command = zstr_recv(pipe);
     if (!command)
-        return -1; //  interrupted
+        return 0; //  interrupted: the loop goes on
     int rc = streq(command, "$TERM") ? -1 : 0;
+    if (rc)
+        self->stopping = true;
     zstr_free(&command);
     return rc;
 }
@@ -221,8 +233,14 @@ static int s_on_fd(zloop_t *loop, zmq_pollitem_t *item, void *arg) {
 
 static int s_on_timer(zloop_t *loop, int timer_id, void *arg) {
     (void)loop;
-    s_handler_t *h = (s_handler_t *)arg;
-    actor_t *actor = h->actor;
+    actor_t *actor = (actor_t *)arg;
+    s_handler_t *h = NULL;
+    for (s_handler_t *it = (s_handler_t *)zlistx_first(actor->handlers); it && !h;
+         it = (s_handler_t *)zlistx_next(actor->handlers))
+        if (it->timer_fn && it->timer_id == timer_id)
+            h = it;
+    if (!h)
+        return 0; //  ended earlier in this pass
     bool last = h->times == 1;
     if (h->times > 1)
         h->times--;

@@ -54,6 +54,7 @@ typedef struct {
     int in_flight;       //  ledger requests whose reply the user waits for
     int64_t *acks;       //  update ids to acknowledge once in_flight is 0
     size_t ack_count, ack_cap;
+    zlistx_t *outbox;    //  TG_CALLs held until what caused them is durable
     uint64_t used;       //  LRU tick
 } s_user_t;
 
@@ -188,12 +189,16 @@ static void s_user_free(void **item_p) {
         s_event_free(ev);
     }
     free(user->acks);
+    for (msg_t *m = (msg_t *)zlistx_first(user->outbox); m; m = (msg_t *)zlistx_next(user->outbox))
+        msg_destroy(&m);
+    zlistx_destroy(&user->outbox);
     free(user);
     *item_p = NULL;
 }
 
 static bool s_user_idle(const s_user_t *user) {
-    return !user->loading && !user->in_flight && !user->head && !user->ack_count;
+    return !user->loading && !user->in_flight && !user->head && !user->ack_count &&
+           zlistx_size(user->outbox) == 0;
 }
 
 //  Keeps the cache under its bound by forgetting the least recently used
@@ -227,6 +232,7 @@ static s_user_t *s_user(shard_t *self, int64_t user_id) {
         user = (s_user_t *)calloc(1, sizeof(s_user_t));
         assert(user);
         user->user_id = user_id;
+        user->outbox = zlistx_new();
         zhashx_insert(self->users, key, user);
     }
     user->used = ++self->tick;
@@ -288,7 +294,14 @@ static void s_tg_call(shard_t *self, s_user_t *user, const char *method, json_t 
     }
     if (action->tag.kind != FSM_TAG_NONE)
         msg_set_corr(call, s_expect(self, P_TG, user->user_id, 0, action->tag));
-    msg_send(&call, self->notifier);
+    //  What the user sees leaves only once the change behind it is
+    //  committed: a crash before that means Telegram sends the update again
+    //  and it is handled once, not answered twice. Callback answers can't
+    //  wait (Telegram drops them after ~15 s) and are harmless twice.
+    if (action->kind == FSM_A_ANSWER)
+        msg_send(&call, self->notifier);
+    else
+        zlistx_add_end(user->outbox, call);
 }
 
 static void s_execute(shard_t *self, s_user_t *user, bool *saved) {
@@ -480,7 +493,8 @@ static void s_handle_job(shard_t *self, s_user_t *user, const msg_t *msg) {
     job->state = job_state_parse(msg_str(msg, F_STATE));
     job->progress = msg_has(msg, F_PROGRESS) ? (int)msg_int(msg, F_PROGRESS) : -1;
     job->err_class = msg_has(msg, F_ERR_CLASS) ? msg_str(msg, F_ERR_CLASS) : NULL;
-    job->attempt = (int)msg_int(msg, F_ATTEMPTS);
+    //  the worker sends the attempt coming next; the FSM counts those made
+    job->attempt = msg_has(msg, F_ATTEMPTS) ? (int)msg_int(msg, F_ATTEMPTS) - 1 : 0;
     job->max_attempts = (int)msg_int(msg, F_MAX_ATTEMPTS);
     job->credits_refunded = msg_int(msg, F_CREDITS);
     job->result_url = msg_has(msg, F_RESULT_URL) ? msg_str(msg, F_RESULT_URL) : NULL;
@@ -524,6 +538,10 @@ static void s_drive(shard_t *self, s_user_t *user) {
         }
         s_event_free(ev);
     }
+    if (user->in_flight == 0)
+        for (msg_t *call = (msg_t *)zlistx_detach(user->outbox, NULL); call;
+             call = (msg_t *)zlistx_detach(user->outbox, NULL))
+            msg_send(&call, self->notifier);
     if (user->in_flight == 0 && user->ack_count) {
         for (size_t i = 0; i < user->ack_count; i++) {
             log_debug("shard", "update done", "update_id=%lld", (long long)user->acks[i]);
