@@ -60,6 +60,11 @@ typedef struct {
     log_level_t log_level;
     char *catalog_path;       //  NULL = built-in
     int64_t ledger_batch_max; //  GENBOT_LEDGER_BATCH: requests per transaction
+    int64_t key_slots;          //  GENBOT_KEY_SLOTS
+    int64_t key_create_per_10s; //  GENBOT_KEY_CREATE_PER_10S
+    int64_t flood_per_10s;      //  GENBOT_FLOOD_PER_10S
+    int64_t stats_interval_ms;  //  GENBOT_STATS_INTERVAL_MS
+    char *support_contact;      //  GENBOT_SUPPORT, NULL when unset
 } config_t;
 
 //  Parse from a getenv-like lookup (NULL = the process environment).

@@ -131,6 +131,14 @@ static const knob_t s_knobs[] = {
     STR("GENBOT_CATALOG", catalog_path, NULL, 0, "model catalog file; unset = built-in"),
     INT("GENBOT_LEDGER_BATCH", ledger_batch_max, "256", 1, 4096,
         "ledger requests per transaction; 1 turns batching off"),
+    INT("GENBOT_KEY_SLOTS", key_slots, "50", 1, 1000, "KIE tasks in flight per API key"),
+    INT("GENBOT_KEY_CREATE_PER_10S", key_create_per_10s, "20", 1, 1000,
+        "KIE task creations per API key per 10 s"),
+    INT("GENBOT_FLOOD_PER_10S", flood_per_10s, "30", 1, 100000,
+        "updates per user per 10 s before the user is ignored for a while"),
+    INT("GENBOT_STATS_INTERVAL_MS", stats_interval_ms, "1000", 10, 3600000,
+        "how often the stats feed publishes"),
+    STR("GENBOT_SUPPORT", support_contact, NULL, 0, "support contact shown to users (@handle)"),
 };
 
 #define KNOB_COUNT (sizeof(s_knobs) / sizeof(s_knobs[0]))

@@ -13,9 +13,12 @@
 #include "log.h"
 #include "notifier.h"
 #include "poller.h"
+#include "kie.h"
 #include "shard.h"
+#include "worker.h"
 
 #define S_MAX_SHARDS 64
+#define S_MAX_WORKERS CONFIG_MAX_KEYS
 
 struct genbot_s {
     genbot_opts_t opts;
@@ -32,6 +35,11 @@ struct genbot_s {
     zactor_t *ledger, *notifier, *poller;
     zactor_t *shards[S_MAX_SHARDS];
     int shard_count;
+    char fingerprint[S_MAX_WORKERS][KIE_FINGERPRINT_MAX];
+    const char *fingerprints[S_MAX_WORKERS];
+    worker_args_t worker_args[S_MAX_WORKERS];
+    zactor_t *workers[S_MAX_WORKERS];
+    size_t worker_count;
 };
 
 //  The FSM sees the catalog's models as its own small table.
@@ -58,6 +66,8 @@ static int s_models(genbot_t *self) {
     self->fsm.model_count = n;
     self->fsm.max_attempts = config->max_attempts;
     self->fsm.limit_active = config->limit_active;
+    self->fsm.flood_per_10s = config->flood_per_10s;
+    self->fsm.support_contact = config->support_contact;
     return 0;
 }
 
@@ -108,6 +118,37 @@ genbot_t *genbot_start(const genbot_opts_t *opts) {
             return NULL;
         }
     }
+    //  one worker per KIE key; the first that starts also does the fleet's
+    //  chores (queue expiry, jobs of keys no longer configured)
+    size_t keys = opts->no_workers ? 0 : config->kie_api_key_count;
+    for (size_t i = 0; i < keys && i < S_MAX_WORKERS; i++) {
+        kie_key_fingerprint(config->kie_api_keys[i], self->fingerprint[i],
+                            sizeof self->fingerprint[i]);
+        self->fingerprints[i] = self->fingerprint[i];
+    }
+    for (size_t i = 0; i < keys && i < S_MAX_WORKERS; i++) {
+        self->worker_args[i] = (worker_args_t){.config = config,
+                                               .key = config->kie_api_keys[i],
+                                               .catalog = self->catalog,
+                                               .ledger_endpoint = self->ledger_ep,
+                                               .shard_endpoints = self->shard_eps,
+                                               .shard_count = (size_t)self->shard_count,
+                                               .index = self->worker_count,
+                                               .fingerprints = self->fingerprints,
+                                               .fingerprint_count = keys,
+                                               .slots = config->key_slots,
+                                               .create_per_10s = config->key_create_per_10s};
+        zactor_t *worker = worker_start(&self->worker_args[i]);
+        if (worker)
+            self->workers[self->worker_count++] = worker;
+        else
+            log_error("main", "a KIE key's worker did not start", "key=%s",
+                      self->fingerprint[i]);
+    }
+    if (keys && !self->worker_count)
+        log_error("main", "no KIE key is usable: orders will wait and then be refunded", NULL);
+    else if (!keys && !opts->no_workers)
+        log_warn("main", "KIE_API_KEYS is not set: orders will wait and then be refunded", NULL);
     if (!opts->no_poller) {
         self->poller_args = (poller_args_t){.config = config,
                                             .ledger_endpoint = self->ledger_ep,
@@ -133,6 +174,9 @@ void genbot_stop(genbot_t **self_p) {
     zactor_destroy(&self->poller);
     for (int i = 0; i < self->shard_count; i++)
         zactor_destroy(&self->shards[i]);
+    //  task ids are durable already: a worker stops at once
+    for (size_t i = 0; i < self->worker_count; i++)
+        zactor_destroy(&self->workers[i]);
     zactor_destroy(&self->notifier);
     zactor_destroy(&self->ledger);
     catalog_destroy(&self->catalog);

@@ -468,7 +468,12 @@ static void test_print(void **state) {
                            "GENBOT_SYNC",
                            "GENBOT_LOG_LEVEL",
                            "GENBOT_CATALOG",
-                           "GENBOT_LEDGER_BATCH"};
+                           "GENBOT_LEDGER_BATCH",
+                           "GENBOT_KEY_SLOTS",
+                           "GENBOT_KEY_CREATE_PER_10S",
+                           "GENBOT_FLOOD_PER_10S",
+                           "GENBOT_STATS_INTERVAL_MS",
+                           "GENBOT_SUPPORT"};
     size_t count = sizeof(names) / sizeof(names[0]);
     const char *line = text;
     for (size_t i = 0; i < count; i++) {
