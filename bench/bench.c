@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "check.h"
 #include "config.h"
 #include "ledger.h"
@@ -420,6 +421,7 @@ static const struct {
     const char *help;
 } s_commands[] = {
     {"ledger", s_cmd_ledger, "ledger throughput and latency, batched vs one transaction each"},
+    {"notifier", bench_notifier, "outbound Telegram throughput, with and without Telegram's limits"},
 };
 
 int main(int argc, char **argv) {

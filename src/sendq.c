@@ -63,6 +63,7 @@ static void s_ready_append(sendq_t *self, s_chat_t *chat, int cls);
 static int s_best_class(const s_chat_t *chat);
 static double s_chat_rate(const sendq_t *self, const s_chat_t *chat);
 static double s_chat_burst(const sendq_t *self, const s_chat_t *chat);
+static double s_global_burst(const sendq_t *self);
 static void s_refill(double *tokens, int64_t *refilled_ms, double rate_per_ms, double burst,
                      int64_t now_ms);
 
@@ -78,7 +79,6 @@ sendq_t *sendq_new(const sendq_limits_t *limits) {
     self->slot_count = 64;
     self->slots = (s_chat_t **)calloc(self->slot_count, sizeof(s_chat_t *));
     assert(self->slots);
-    self->tokens = 1; //  Telegram's limit is a rate, not a burst allowance
     self->refilled_ms = INT64_MIN;
     return self;
 }
@@ -141,7 +141,8 @@ void *sendq_push(sendq_t *self, int64_t chat_id, sendq_class_t cls, int64_t coal
 void *sendq_next(sendq_t *self, int64_t now_ms, int64_t *chat_id_p) {
     if (now_ms < self->pause_until)
         return NULL;
-    s_refill(&self->tokens, &self->refilled_ms, self->limits.rate_per_s / 1000.0, 1, now_ms);
+    s_refill(&self->tokens, &self->refilled_ms, self->limits.rate_per_s / 1000.0,
+             s_global_burst(self), now_ms);
     if (self->tokens < 1)
         return NULL;
     while (self->heap_size && self->heap[0]->ready_at <= now_ms) {
@@ -191,7 +192,7 @@ int64_t sendq_wait_ms(sendq_t *self, int64_t now_ms) {
         wait = self->pause_until - now_ms;
     double tokens = self->tokens;
     int64_t refilled = self->refilled_ms;
-    s_refill(&tokens, &refilled, self->limits.rate_per_s / 1000.0, 1, now_ms);
+    s_refill(&tokens, &refilled, self->limits.rate_per_s / 1000.0, s_global_burst(self), now_ms);
     if (tokens < 1) {
         int64_t token_wait = (int64_t)((1 - tokens) * 1000.0 / self->limits.rate_per_s) + 1;
         if (token_wait > wait)
@@ -333,6 +334,14 @@ static void s_refill(double *tokens, int64_t *refilled_ms, double rate_per_ms, d
             *tokens = burst;
     }
     *refilled_ms = now_ms;
+}
+
+//  Telegram's limit is a rate, not a burst allowance: at 30/s one token at
+//  a time. At high rates (the limits off) 10 ms worth, since time moves in
+//  whole milliseconds here.
+static double s_global_burst(const sendq_t *self) {
+    double burst = self->limits.rate_per_s / 100.0;
+    return burst < 1 ? 1 : burst;
 }
 
 static double s_chat_rate(const sendq_t *self, const s_chat_t *chat) {
