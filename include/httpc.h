@@ -64,5 +64,8 @@ size_t httpc_in_flight(const httpc_t *self);
 
 //  Cancels every call whose callback argument is arg (no callback runs).
 void httpc_cancel(httpc_t *self, void *arg);
+//  Cancels every call; drop(arg) runs for each instead of its callback, so
+//  the owner can free what the call carried (e.g. before httpc_destroy).
+void httpc_drop_all(httpc_t *self, void (*drop)(void *arg));
 
 #endif

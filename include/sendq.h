@@ -69,6 +69,10 @@ typedef enum {
 void sendq_done(sendq_t *self, int64_t chat_id, sendq_outcome_t outcome, int64_t retry_ms,
                 int64_t now_ms, void (*drop_fn)(void *item, void *arg), void *arg);
 
+//  Hands every queued item (not those in flight) to fn and forgets it:
+//  for a clean stop.
+void sendq_drain(sendq_t *self, void (*fn)(void *item, void *arg), void *arg);
+
 //  Items queued (not in flight), in total and per class.
 size_t sendq_size(const sendq_t *self);
 size_t sendq_class_size(const sendq_t *self, sendq_class_t cls);

@@ -2,6 +2,7 @@
 #include "actor.h"
 
 #include <assert.h>
+#include <sched.h>
 #include <sys/prctl.h>
 
 struct actor_s {
@@ -27,6 +28,9 @@ typedef struct {
 //  The registry is written when an actor starts or stops and read by the
 //  stats actor; slots are claimed with a compare-and-swap, never locked.
 static _Atomic(actor_stats_t *) s_registry[ACTOR_MAX_ACTORS];
+//  Readers inside actor_registry_enter/leave; a block leaves the registry
+//  first and is freed only once none is inside (seq_cst on both sides).
+static _Atomic int s_registry_readers;
 
 static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg);
 static void s_handler_free(void **item_p);
@@ -67,8 +71,11 @@ void actor_destroy(actor_t **self_p) {
     actor_t *self = *self_p;
     if (!self)
         return;
-    if (self->registry_slot >= 0)
+    if (self->registry_slot >= 0) {
         atomic_store(&s_registry[self->registry_slot], NULL);
+        while (atomic_load(&s_registry_readers))
+            sched_yield();
+    }
     zloop_destroy(&self->loop);
     zlistx_destroy(&self->handlers);
     free(self);
@@ -204,6 +211,32 @@ size_t actor_registry(actor_stats_t **out, size_t max) {
             out[n++] = stats;
     }
     return n;
+}
+
+void actor_registry_enter(void) {
+    atomic_fetch_add(&s_registry_readers, 1);
+}
+
+void actor_registry_leave(void) {
+    atomic_fetch_sub(&s_registry_readers, 1);
+}
+
+void actor_gauges(actor_t *self, const char *const *gauge_names) {
+    size_t count = 0;
+    while (gauge_names && gauge_names[count])
+        count++;
+    assert(count <= ACTOR_MAX_GAUGES);
+    self->stats.gauge_names = gauge_names;
+    atomic_store_explicit(&self->stats.gauge_count, count, memory_order_release);
+}
+
+void actor_histograms(actor_t *self, const char *const *hist_names) {
+    size_t count = 0;
+    while (hist_names && hist_names[count])
+        count++;
+    assert(count <= ACTOR_MAX_HISTS);
+    self->stats.hist_names = hist_names;
+    atomic_store_explicit(&self->stats.hist_count, count, memory_order_release);
 }
 
 static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg) {

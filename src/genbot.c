@@ -15,6 +15,7 @@
 #include "poller.h"
 #include "kie.h"
 #include "shard.h"
+#include "stats.h"
 #include "worker.h"
 
 #define S_MAX_SHARDS 64
@@ -40,6 +41,8 @@ struct genbot_s {
     worker_args_t worker_args[S_MAX_WORKERS];
     zactor_t *workers[S_MAX_WORKERS];
     size_t worker_count;
+    stats_args_t stats_args;
+    zactor_t *stats; //  first started, last stopped: it sees every actor's life
 };
 
 //  The FSM sees the catalog's models as its own small table.
@@ -90,6 +93,8 @@ genbot_t *genbot_start(const genbot_opts_t *opts) {
         genbot_stop(&self);
         return NULL;
     }
+    self->stats_args = (stats_args_t){.config = config};
+    self->stats = stats_start(&self->stats_args); //  NULL (logged): genbot runs without
     self->ledger_args = (ledger_args_t){.config = config, .endpoint = self->ledger_ep};
     self->ledger = ledger_start(&self->ledger_args);
     if (!self->ledger) {
@@ -171,6 +176,7 @@ void genbot_stop(genbot_t **self_p) {
     genbot_t *self = *self_p;
     if (!self)
         return;
+    stats_event(STATS_EV_SHUTDOWN);
     zactor_destroy(&self->poller);
     for (int i = 0; i < self->shard_count; i++)
         zactor_destroy(&self->shards[i]);
@@ -179,6 +185,7 @@ void genbot_stop(genbot_t **self_p) {
         zactor_destroy(&self->workers[i]);
     zactor_destroy(&self->notifier);
     zactor_destroy(&self->ledger);
+    zactor_destroy(&self->stats);
     catalog_destroy(&self->catalog);
     free(self);
     *self_p = NULL;

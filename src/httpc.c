@@ -217,6 +217,18 @@ void httpc_cancel(httpc_t *self, void *arg) {
     }
 }
 
+void httpc_drop_all(httpc_t *self, void (*drop)(void *arg)) {
+    for (s_call_t *call = self->calls, *next; call; call = next) {
+        next = call->next;
+        void *arg = call->arg;
+        curl_multi_remove_handle(self->multi, call->easy);
+        s_unlink(self, call);
+        s_call_free(call);
+        if (drop)
+            drop(arg);
+    }
+}
+
 //  --- libcurl's callbacks ---------------------------------------------------
 
 static int s_on_fd_ready(actor_t *actor, int fd, int revents, void *arg) {

@@ -15,6 +15,7 @@
 
 #include "actor.h"
 #include "log.h"
+#include "stats.h"
 #include "store.h"
 
 #define S_BATCH_HARD_MAX 4096
@@ -22,6 +23,8 @@
 enum { C_REQUESTS, C_BATCHES, C_ERRORS, C_MALFORMED, C_COMMIT_FAILS, C_COMMIT_US };
 static const char *const s_counter_names[] = {
     "requests", "batches", "errors", "malformed", "commit_failures", "commit_us", NULL};
+enum { H_COMMIT };
+static const char *const s_hist_names[] = {"commit_us", NULL};
 
 typedef struct {
     ledger_args_t *args;
@@ -62,6 +65,7 @@ static void s_ledger_actor(zsock_t *pipe, void *arg) {
     assert(self);
     self->args = args;
     self->actor = actor_new(pipe, "ledger", s_counter_names);
+    actor_histograms(self->actor, s_hist_names);
     const config_t *config = args->config;
     self->limits.free_credits = config->free_credits;
     self->limits.limit_active = config->limit_active;
@@ -78,12 +82,15 @@ static void s_ledger_actor(zsock_t *pipe, void *arg) {
         log_error("ledger", "cannot open database", "db=%s error=\"%s\"", config->db_path, err);
     store_recovery_t recovered;
     if (self->store && !args->skip_recovery) {
-        if (store_recover(self->store, &recovered) == 0)
+        if (store_recover(self->store, &recovered) == 0) {
             log_info("ledger", "startup recovery",
                      "requeued=%lld submitted=%lld to_deliver=%lld",
                      (long long)recovered.requeued, (long long)recovered.submitted,
                      (long long)recovered.to_deliver);
-        else {
+            stats_event(STATS_EV_RECOVERY, STATS_INT("requeued", recovered.requeued),
+                        STATS_INT("submitted", recovered.submitted),
+                        STATS_INT("to_deliver", recovered.to_deliver));
+        } else {
             log_error("ledger", "startup recovery failed", "error=\"%s\"",
                       store_errmsg(self->store));
             store_destroy(&self->store);
@@ -208,9 +215,12 @@ static int s_on_requests(actor_t *actor, zsock_t *router, void *arg) {
     }
     if (self->count == 0)
         return 0;
+    actor_queue(actor, (int64_t)self->count); //  requests in hand, 0 between batches
     int64_t start = zclock_usecs();
     s_apply_batch(self);
-    actor_count(actor, C_COMMIT_US, (uint64_t)(zclock_usecs() - start));
+    uint64_t commit_us = (uint64_t)(zclock_usecs() - start);
+    actor_count(actor, C_COMMIT_US, commit_us);
+    actor_observe(actor, H_COMMIT, commit_us);
     actor_count(actor, C_BATCHES, 1);
     actor_count(actor, C_REQUESTS, self->count);
     for (size_t i = 0; i < self->count; i++) {
@@ -229,6 +239,7 @@ static int s_on_requests(actor_t *actor, zsock_t *router, void *arg) {
         msg_destroy(&self->requests[i]);
         msg_destroy(&self->replies[i]);
     }
+    actor_queue(actor, 0);
     return 0;
 }
 

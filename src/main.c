@@ -14,6 +14,7 @@
 #include "log.h"
 #include "msg.h"
 #include "sandbox.h"
+#include "top.h"
 #include "version.h"
 
 #define EXIT_USAGE  64
@@ -35,6 +36,7 @@ static const struct {
     {"run", s_cmd_run, "run", "start the bot server (configured by the environment)"},
     {"sandbox", sandbox_run, "sandbox",
      "a simulated Telegram and KIE, and a chat in this terminal"},
+    {"top", top_main, "top [ENDPOINT]", "a live dashboard of a running genbot's stats feed"},
     {"config", s_cmd_config, "config", "print the effective configuration, secrets masked"},
     {"check", s_cmd_check, "check DB", "verify the ledger's invariants on a database file"},
     {"messages", s_cmd_messages, "messages", "print the inproc message table (Markdown)"},

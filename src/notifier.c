@@ -35,6 +35,8 @@ enum {
 static const char *const s_counter_names[] = {
     "calls",      "sent",          "coalesced", "retries",  "tg_429",  "tg_403",   "tg_4xx",
     "tg_5xx",     "network_errors", "given_up", "uploads",  "links",   "malformed", NULL};
+enum { H_SEND };
+static const char *const s_hist_names[] = {"send_us", NULL}; //  call received -> Telegram's OK
 
 //  One call in our hands, from the request until its last answer.
 typedef struct {
@@ -49,6 +51,7 @@ typedef struct {
     char media_kind[16];
     char *link_text;
     int attempts;
+    int64_t received_us; //  zclock_usecs at its arrival
     bool paced;        //  in sendq (else: unpaced, e.g. callback answers)
     bool downloading;
     char *media;       //  downloaded bytes
@@ -75,6 +78,8 @@ static void s_send(notifier_t *self, s_call_t *call);
 static void s_answer(notifier_t *self, s_call_t *call, tg_status_t code, int64_t message_id,
                      const char *detail);
 static void s_call_free(s_call_t *call);
+static void s_flight_drop(void *arg);
+static void s_queued_free(void *item, void *arg);
 
 static void s_notifier_actor(zsock_t *pipe, void *arg) {
     notifier_args_t *args = (notifier_args_t *)arg;
@@ -83,6 +88,7 @@ static void s_notifier_actor(zsock_t *pipe, void *arg) {
     self->args = args;
     self->pump_timer = -1;
     self->actor = actor_new(pipe, "notifier", s_counter_names);
+    actor_histograms(self->actor, s_hist_names);
     const config_t *config = args->config;
     sendq_limits_t limits = {.rate_per_s = (double)config->tg_rate,
                              .chat_rate_per_s = (double)config->tg_chat_rate,
@@ -114,13 +120,9 @@ static void s_notifier_actor(zsock_t *pipe, void *arg) {
     if (sendq_size(self->queue))
         log_warn("notifier", "stopped with calls queued", "queued=%zu",
                  sendq_size(self->queue));
+    httpc_drop_all(self->http, s_flight_drop); //  calls on the wire: freed, not answered
     httpc_destroy(&self->http);
-    //  calls still queued are owned by the queue's nodes: drain and free
-    int64_t chat;
-    for (s_call_t *call; (call = (s_call_t *)sendq_next(self->queue, INT64_MAX / 2, &chat));) {
-        sendq_done(self->queue, chat, SENDQ_SENT, 0, INT64_MAX / 2, NULL, NULL);
-        s_call_free(call);
-    }
+    sendq_drain(self->queue, s_queued_free, NULL); //  calls still queued
     sendq_destroy(&self->queue);
     zsock_destroy(&self->router);
     zsock_destroy(&self->ledger);
@@ -174,6 +176,7 @@ static int s_on_call(actor_t *actor, zsock_t *router, void *arg) {
     s_call_t *call = (s_call_t *)calloc(1, sizeof(s_call_t));
     assert(call);
     call->caller = caller;
+    call->received_us = zclock_usecs();
     call->corr = msg_corr(msg);
     snprintf(call->method, sizeof call->method, "%s", msg_str(msg, F_METHOD));
     call->params = strdup(msg_str(msg, F_PARAMS));
@@ -237,6 +240,7 @@ static void s_pump(notifier_t *self) {
     int64_t chat;
     for (s_call_t *call; (call = (s_call_t *)sendq_next(self->queue, now, &chat));)
         s_send(self, call);
+    actor_queue(self->actor, (int64_t)sendq_size(self->queue));
     int64_t wait = sendq_wait_ms(self->queue, now);
     if (self->pump_timer >= 0) {
         actor_timer_end(self->actor, self->pump_timer);
@@ -409,6 +413,7 @@ static void s_on_response(const httpc_response_t *response, void *arg) {
         int64_t message_id = 0, chat_id = 0;
         tg_response_message(parsed, &message_id, &chat_id);
         actor_count(self->actor, C_SENT, 1);
+        actor_observe(self->actor, H_SEND, (uint64_t)(zclock_usecs() - call->received_us));
         s_answer(self, call, TG_OK, message_id > 0 ? message_id : call->message_id, NULL);
         break;
     }
@@ -512,4 +517,15 @@ static void s_call_free(s_call_t *call) {
     free(call->link_text);
     free(call->media);
     free(call);
+}
+
+static void s_flight_drop(void *arg) {
+    s_flight_t *flight = (s_flight_t *)arg;
+    s_call_free(flight->call);
+    free(flight);
+}
+
+static void s_queued_free(void *item, void *arg) {
+    (void)arg;
+    s_call_free((s_call_t *)item);
 }

@@ -261,6 +261,7 @@ static void s_on_response(const httpc_response_t *response, void *arg) {
         }
         self->batch_last = tg_batch_last_update_id(batch);
         self->pending = s_dispatch(self, result, batch);
+        actor_queue(self->actor, (int64_t)self->pending);
         tg_batch_destroy(&batch);
         if (self->pending == 0)
             s_batch_done(self);
@@ -316,6 +317,7 @@ static int s_on_ack(actor_t *actor, zsock_t *sock, void *arg) {
     msg_err_t err;
     msg_t *msg = msg_recv(sock, &err);
     if (msg && msg_kind(msg) == MSG_K_UPDATE_DONE && self->pending > 0) {
+        actor_queue(self->actor, (int64_t)self->pending - 1);
         if (--self->pending == 0)
             s_batch_done(self);
     }

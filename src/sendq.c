@@ -243,6 +243,26 @@ void sendq_done(sendq_t *self, int64_t chat_id, sendq_outcome_t outcome, int64_t
         s_schedule(self, chat, now_ms);
 }
 
+void sendq_drain(sendq_t *self, void (*fn)(void *item, void *arg), void *arg) {
+    for (size_t i = 0; i < self->slot_count; i++) {
+        s_chat_t *chat = self->slots[i];
+        if (!chat)
+            continue;
+        s_unschedule(self, chat);
+        for (int c = 0; c < SENDQ_CLASSES; c++) {
+            for (s_node_t *n = chat->head[c], *next; n; n = next) {
+                next = n->next;
+                fn(n->item, arg);
+                free(n);
+            }
+            chat->head[c] = chat->tail[c] = NULL;
+            self->class_size[c] = 0;
+        }
+        chat->queued = 0;
+    }
+    self->queued = 0;
+}
+
 size_t sendq_size(const sendq_t *self) {
     return self->queued;
 }

@@ -34,6 +34,8 @@ enum {
 static const char *const s_counter_names[] = {
     "updates", "redelivered", "malformed", "job_events", "actions", "ledger_errors", "loads",
     "evictions", "session_resets", NULL};
+enum { H_UPDATE_REPLY };
+static const char *const s_hist_names[] = {"update_reply_us", NULL};
 
 typedef enum { EV_UPDATE, EV_JOB, EV_SENT } s_event_kind_t;
 
@@ -44,6 +46,7 @@ typedef struct s_event {
     tg_batch_t *batch; //  EV_UPDATE: one update
     msg_t *msg;        //  EV_JOB: the job event
     fsm_sent_t sent;   //  EV_SENT
+    int64_t at_us;     //  EV_UPDATE: its arrival (zclock_usecs)
 } s_event_t;
 
 typedef struct {
@@ -56,6 +59,7 @@ typedef struct {
     size_t ack_count, ack_cap;
     zlistx_t *outbox;    //  TG_CALLs held until what caused them is durable
     uint64_t used;       //  LRU tick
+    int64_t reply_from_us; //  arrival of the oldest update whose replies wait, 0 = none
 } s_user_t;
 
 typedef enum { P_LOAD, P_TICKET, P_SAVE, P_IGNORE, P_TG, P_RECOVER } s_pending_kind_t;
@@ -76,6 +80,7 @@ typedef struct {
     uint64_t next_corr;
     uint64_t tick;
     fsm_actions_t *actions;
+    char name[24]; //  the actor's: "shard <index>"
 } shard_t;
 
 static int s_on_pull(actor_t *actor, zsock_t *sock, void *arg);
@@ -90,7 +95,9 @@ static void s_shard_actor(zsock_t *pipe, void *arg) {
     shard_t *self = (shard_t *)calloc(1, sizeof(shard_t));
     assert(self);
     self->args = args;
-    self->actor = actor_new(pipe, "shard", s_counter_names);
+    snprintf(self->name, sizeof self->name, "shard %d", args->index);
+    self->actor = actor_new(pipe, self->name, s_counter_names);
+    actor_histograms(self->actor, s_hist_names);
     self->users = zhashx_new();
     zhashx_set_destructor(self->users, s_user_free);
     self->pending = zhashx_new();
@@ -527,6 +534,9 @@ static void s_drive(shard_t *self, s_user_t *user) {
         user->head = ev->next;
         if (!user->head)
             user->tail = NULL;
+        actor_queue_add(self->actor, -1);
+        if (ev->kind == EV_UPDATE && !user->reply_from_us)
+            user->reply_from_us = ev->at_us;
         if (ev->kind == EV_UPDATE)
             s_handle_update(self, user, tg_batch_get(ev->batch, 0));
         else if (ev->kind == EV_JOB)
@@ -542,6 +552,11 @@ static void s_drive(shard_t *self, s_user_t *user) {
         for (msg_t *call = (msg_t *)zlistx_detach(user->outbox, NULL); call;
              call = (msg_t *)zlistx_detach(user->outbox, NULL))
             msg_send(&call, self->notifier);
+    if (user->in_flight == 0 && user->reply_from_us) {
+        actor_observe(self->actor, H_UPDATE_REPLY,
+                      (uint64_t)(zclock_usecs() - user->reply_from_us));
+        user->reply_from_us = 0;
+    }
     if (user->in_flight == 0 && user->ack_count) {
         for (size_t i = 0; i < user->ack_count; i++) {
             log_debug("shard", "update done", "update_id=%lld", (long long)user->acks[i]);
@@ -565,6 +580,7 @@ static int s_on_pull(actor_t *actor, zsock_t *sock, void *arg) {
     int64_t user_id = msg_int(msg, F_USER_ID);
     if (msg_kind(msg) == MSG_K_UPDATE_IN) {
         ev->kind = EV_UPDATE;
+        ev->at_us = zclock_usecs();
         ev->batch = tg_batch_parse_webhook(msg_str(msg, F_UPDATE), msg_len(msg, F_UPDATE));
         if (!ev->batch || tg_batch_size(ev->batch) != 1 ||
             tg_batch_get(ev->batch, 0)->user_id != user_id) {
@@ -588,6 +604,7 @@ static int s_on_pull(actor_t *actor, zsock_t *sock, void *arg) {
     }
     s_user_t *user = s_user(self, user_id);
     s_enqueue(user, ev);
+    actor_queue_add(self->actor, 1);
     s_drive(self, user);
     return 0;
 }
@@ -667,6 +684,7 @@ static int s_on_ledger(actor_t *actor, zsock_t *sock, void *arg) {
             ev->msg = ev_msg;
             s_user_t *user = s_user(self, user_id);
             s_enqueue(user, ev);
+            actor_queue_add(self->actor, 1);
             s_drive(self, user);
         }
     } else if (p->kind != P_IGNORE) {
@@ -708,6 +726,7 @@ static int s_on_notifier(actor_t *actor, zsock_t *sock, void *arg) {
         ev->sent.ok = msg_int(result, F_CODE) == TG_OK;
         ev->sent.message_id = msg_int(result, F_MESSAGE_ID);
         s_enqueue(user, ev);
+        actor_queue_add(self->actor, 1);
         s_drive(self, user);
     }
     free(p);

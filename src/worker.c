@@ -13,6 +13,7 @@
 
 #include "ledger.h"
 #include "log.h"
+#include "stats.h"
 
 static const char *const s_counter_names[] = {
 #define W_C_NAME(id, name) name,
@@ -24,6 +25,9 @@ static const char *const s_counter_names[] = {
             NULL};
 
 static const char *const s_health_names[] = {"healthy", "cooling", "disabled"};
+//  For the stats actor: health (w_health_t), reason (kie_class_t), until_ms, slots.
+enum { W_G_HEALTH, W_G_REASON, W_G_UNTIL, W_G_SLOTS };
+static const char *const s_gauge_names[] = {"health", "reason", "until_ms", "slots", NULL};
 
 //  Replies to worker_ledger_notify requests carry this bit in their corr.
 #define S_NOTIFY_BIT (1ULL << 62)
@@ -39,6 +43,7 @@ static void s_list_own(worker_t *self);
 static void s_sweep(worker_t *self);
 static void s_probe(worker_t *self);
 static void s_health_set(worker_t *self, w_health_t health, int64_t until_ms, kie_class_t cls);
+static void s_health_gauges(worker_t *self);
 static wjob_t *s_job_find(worker_t *self, int64_t job_id);
 static wjob_t *s_job_add(worker_t *self, const msg_t *row);
 
@@ -51,10 +56,12 @@ static void s_worker_actor(zsock_t *pipe, void *arg) {
     kie_key_fingerprint(args->key, self->fingerprint, sizeof self->fingerprint);
     snprintf(self->name, sizeof self->name, "kie %s", self->fingerprint);
     self->actor = actor_new(pipe, self->name, s_counter_names);
+    actor_gauges(self->actor, s_gauge_names);
     if (s_setup(self) != 0) {
         log_error(W_LOG, "cannot start", "key=%s", self->fingerprint);
         actor_ready(self->actor, -1);
     } else {
+        s_health_gauges(self);
         actor_reader(self->actor, self->ledger, s_on_ledger, self);
         actor_reader(self->actor, self->wake_in, s_on_wake, self);
         actor_timer(self->actor, (size_t)self->idle_poll_ms, 0, s_on_tick, self);
@@ -165,6 +172,9 @@ void worker_key_hit(worker_t *self, kie_class_t cls, const char *detail) {
         actor_count(self->actor, W_C_KEY_COOLDOWNS, 1);
         log_warn(W_LOG, "key rate limited: cooling", "key=%s strikes=%lld cooldown_ms=%lld",
                  self->fingerprint, (long long)self->cooldown.strikes, (long long)(until - now));
+        stats_event(STATS_EV_KEY_COOLDOWN, STATS_STR("key", self->fingerprint),
+                    STATS_STR("class", kie_class_name(cls)), STATS_INT("cooldown_ms", until - now),
+                    STATS_INT("strikes", self->cooldown.strikes));
         s_health_set(self, W_KEY_COOLING, until, cls);
         return;
     }
@@ -176,6 +186,8 @@ void worker_key_hit(worker_t *self, kie_class_t cls, const char *detail) {
         log_error(W_LOG, "KIE key out of credit or over its cap: cooling",
                   "alert=billing key=%s cooldown_ms=%lld detail=\"%s\"", self->fingerprint,
                   (long long)self->billing_cooldown_ms, detail ? detail : "");
+        stats_event(STATS_EV_BILLING_ERROR, STATS_STR("key", self->fingerprint),
+                    STATS_INT("cooldown_ms", self->billing_cooldown_ms), STATS_STR("detail", detail));
         s_health_set(self, W_KEY_COOLING, now + self->billing_cooldown_ms, cls);
         return;
     case KIE_KEY_DISABLE:
@@ -183,6 +195,8 @@ void worker_key_hit(worker_t *self, kie_class_t cls, const char *detail) {
         actor_count(self->actor, W_C_KEY_DISABLED, 1);
         log_error(W_LOG, "KIE refused the key: disabled until an operator acts",
                   "alert=auth key=%s detail=\"%s\"", self->fingerprint, detail ? detail : "");
+        stats_event(STATS_EV_KEY_DISABLED, STATS_STR("key", self->fingerprint),
+                    STATS_STR("class", kie_class_name(cls)), STATS_STR("detail", detail));
         s_health_set(self, W_KEY_DISABLED, 0, cls);
         return;
     }
@@ -196,6 +210,7 @@ void worker_job_done(worker_t *self, wjob_t *job) {
     zlistx_delete(self->jobs, job->handle);
     wjob_destroy(&job);
     actor_count(self->actor, W_C_JOBS_OUT, 1);
+    actor_queue(self->actor, (int64_t)zlistx_size(self->jobs));
     if (self->list_more && !self->list_corr) s_list_own(self);
     s_claim_maybe(self);
 }
@@ -458,6 +473,8 @@ static void s_on_expired(worker_t *self, const msg_t *reply) {
     }
     if (rows) {
         actor_count(self->actor, W_C_EXPIRED, rows);
+        stats_event(STATS_EV_JOB_STUCK, STATS_STR("reason", "queue_expired"),
+                    STATS_INT("count", rows), STATS_INT("max_wait_ms", self->queue_max_wait_ms));
         log_warn(W_LOG, "jobs waited too long for a usable key: released",
                  "count=%zu max_wait_ms=%lld", rows, (long long)self->queue_max_wait_ms);
     }
@@ -493,11 +510,19 @@ static void s_health_set(worker_t *self, w_health_t health, int64_t until_ms, ki
     self->health = health;
     self->health_until_ms = until_ms;
     self->health_class = cls;
+    s_health_gauges(self);
     msg_t *save = msg_new(MSG_K_KEY_HEALTH_SAVE, 0);
     msg_set_str(save, F_KEY_ID, self->fingerprint);
     msg_set_str(save, F_STATE, s_health_names[health]);
     msg_set_int(save, F_AT_MS, until_ms);
     worker_ledger_notify(self, &save);
+}
+
+static void s_health_gauges(worker_t *self) {
+    actor_gauge(self->actor, W_G_HEALTH, self->health);
+    actor_gauge(self->actor, W_G_REASON, self->health_class);
+    actor_gauge(self->actor, W_G_UNTIL, self->health_until_ms);
+    actor_gauge(self->actor, W_G_SLOTS, self->slots);
 }
 
 static void s_on_probed(const httpc_response_t *response, void *arg) {
@@ -570,5 +595,6 @@ static wjob_t *s_job_add(worker_t *self, const msg_t *row) {
     wjob_t *job = wjob_new(self, row);
     job->handle = zlistx_add_end(self->jobs, job);
     actor_count(self->actor, W_C_JOBS_IN, 1);
+    actor_queue(self->actor, (int64_t)zlistx_size(self->jobs));
     return job;
 }

@@ -18,6 +18,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "prompt.h"
+#include "stats.h"
 
 static void s_create(wjob_t *self);
 static void s_record(wjob_t *self);
@@ -307,6 +308,9 @@ static void s_poll(wjob_t *self) {
         char detail[128];
         snprintf(detail, sizeof detail, "the task ran longer than %lld s",
                  (long long)(worker->max_task_ms / 1000));
+        stats_event(STATS_EV_JOB_STUCK, STATS_STR("reason", "task_timeout"),
+                    STATS_INT("job_id", self->job_id), STATS_STR("key", worker->fingerprint),
+                    STATS_INT("max_task_ms", worker->max_task_ms));
         wjob_fail(self, KIE_CLASS_TIMEOUT, detail);
         return;
     }

@@ -15,7 +15,9 @@ for bin in "${bins[@]}"; do
   name=$(basename "$bin")
   log=$(mktemp)
   start=$EPOCHREALTIME
-  "$bin" >"$log" 2>&1; rc=$?
+  #  a hung suite is a failure, not a stalled run
+  timeout --signal=KILL "${GENBOT_TEST_TIMEOUT:-600}" "$bin" >"$log" 2>&1; rc=$?
+  [ "$rc" = 137 ] && echo "$name: killed after ${GENBOT_TEST_TIMEOUT:-600} s" >>"$log"
   secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.2f", b-a}')
   p=$(grep -aE '^\[  PASSED  \] [0-9]+ test' "$log" | grep -oE '[0-9]+' | head -1)
   f=$(grep -aE '^\[  FAILED  \] [0-9]+ test' "$log" | grep -oE '[0-9]+' | head -1)
