@@ -66,6 +66,9 @@ static inline config_t *tu_config(const char *db_path) {
     }
     free(config->db_path);
     config->db_path = strdup(db_path);
+    //  every genbot of a test process publishes stats on a port of its own
+    free(config->stats_bind);
+    config->stats_bind = strdup("tcp://127.0.0.1:*");
     config->log_level = LOG_LEVEL_WARN;
     log_set_level(LOG_LEVEL_WARN);
     return config;
