@@ -31,18 +31,15 @@
 //  utime + stime of this process's threads whose name is comm, in µs.
 static int64_t s_thread_cpu_us(const char *comm) {
     DIR *dir = opendir("/proc/self/task");
-    if (!dir)
-        return -1;
+    if (!dir) return -1;
     int64_t total = 0;
     long ticks = sysconf(_SC_CLK_TCK);
     for (struct dirent *entry; (entry = readdir(dir));) {
-        if (entry->d_name[0] == '.')
-            continue;
+        if (entry->d_name[0] == '.') continue;
         char path[300], buf[1024];
         snprintf(path, sizeof path, "/proc/self/task/%s/stat", entry->d_name);
         FILE *file = fopen(path, "r");
-        if (!file)
-            continue;
+        if (!file) continue;
         size_t n = fread(buf, 1, sizeof buf - 1, file);
         fclose(file);
         buf[n] = 0;
@@ -129,11 +126,9 @@ int bench_notifier(int argc, char **argv) {
     while (done < messages && zpoller_wait(poller, 60000)) {
         msg_err_t merr;
         msg_t *result = msg_recv(client, &merr);
-        if (!result)
-            continue;
+        if (!result) continue;
         done++;
-        if (msg_int(result, F_CODE) != 0)
-            failed++;
+        if (msg_int(result, F_CODE) != 0) failed++;
         msg_destroy(&result);
     }
     double seconds = (double)(zclock_usecs() - start) / 1e6;
@@ -152,10 +147,9 @@ int bench_notifier(int argc, char **argv) {
     else {
         printf("notifier, Telegram limits %s: %d messages to %d chats in %.2f s\n",
                limits ? "on (30/s, 1/s per chat)" : "off", done, chats, seconds);
-        printf("  %.0f messages/s, notifier CPU %.1f µs per message, %llu × 429, %d failed\n",
-               rate, cpu_per, (unsigned long long)stats.flood, failed);
-        if (limits)
-            printf("  achieved %.1f%% of the 30/s limit\n", rate / 30 * 100);
+        printf("  %.0f messages/s, notifier CPU %.1f µs per message, %llu × 429, %d failed\n", rate,
+               cpu_per, (unsigned long long)stats.flood, failed);
+        if (limits) printf("  achieved %.1f%% of the 30/s limit\n", rate / 30 * 100);
     }
     zsock_destroy(&client);
     zactor_destroy(&notifier);

@@ -39,13 +39,13 @@ typedef struct {
 } actor_hist_t;
 
 typedef struct {
-    const char *name;                          //  actor name, static
-    const char *const *counter_names;          //  NULL-terminated, static
+    const char *name;                 //  actor name, static
+    const char *const *counter_names; //  NULL-terminated, static
     size_t counter_count;
     _Atomic uint64_t counters[ACTOR_MAX_COUNTERS];
     //  Gauges and histograms are declared after actor_new (actor_gauges,
     //  actor_histograms): their counts are published last, with release.
-    _Atomic int64_t queue; //  the actor's backlog, in its own unit (docs/stats.md)
+    _Atomic int64_t queue;          //  the actor's backlog, in its own unit (docs/stats.md)
     const char *const *gauge_names; //  NULL-terminated, static
     _Atomic size_t gauge_count;
     _Atomic int64_t gauges[ACTOR_MAX_GAUGES];
@@ -55,9 +55,9 @@ typedef struct {
 } actor_stats_t;
 
 typedef struct actor_s actor_t;
-typedef int (actor_sock_fn)(actor_t *actor, zsock_t *sock, void *arg);
-typedef int (actor_timer_fn)(actor_t *actor, int timer_id, void *arg);
-typedef int (actor_fd_fn)(actor_t *actor, int fd, int revents, void *arg);
+typedef int(actor_sock_fn)(actor_t *actor, zsock_t *sock, void *arg);
+typedef int(actor_timer_fn)(actor_t *actor, int timer_id, void *arg);
+typedef int(actor_fd_fn)(actor_t *actor, int fd, int revents, void *arg);
 
 actor_t *actor_new(zsock_t *pipe, const char *name, const char *const *counter_names);
 void actor_destroy(actor_t **self_p);

@@ -58,8 +58,8 @@ typedef struct {
     int64_t sessions;
     int sync_full; //  1 = synchronous=FULL, 0 = NORMAL, -1 = OFF
     log_level_t log_level;
-    char *catalog_path;       //  NULL = built-in
-    int64_t ledger_batch_max; //  GENBOT_LEDGER_BATCH: requests per transaction
+    char *catalog_path;         //  NULL = built-in
+    int64_t ledger_batch_max;   //  GENBOT_LEDGER_BATCH: requests per transaction
     int64_t key_slots;          //  GENBOT_KEY_SLOTS
     int64_t key_create_per_10s; //  GENBOT_KEY_CREATE_PER_10S
     int64_t flood_per_10s;      //  GENBOT_FLOOD_PER_10S

@@ -20,37 +20,37 @@
 typedef struct httpc_s httpc_t;
 
 typedef struct {
-    int status;            //  HTTP status; 0 when the call failed below HTTP
-    bool too_large;        //  the body passed max_bytes: the call was cut
-    const char *error;     //  transport error text ("" when none)
-    const char *body;      //  NUL-terminated; owned by httpc until the callback returns
+    int status;        //  HTTP status; 0 when the call failed below HTTP
+    bool too_large;    //  the body passed max_bytes: the call was cut
+    const char *error; //  transport error text ("" when none)
+    const char *body;  //  NUL-terminated; owned by httpc until the callback returns
     size_t body_len;
     const char *retry_after; //  the Retry-After header, or NULL
-    double seconds;        //  total time of the call
+    double seconds;          //  total time of the call
 } httpc_response_t;
 
-typedef void (httpc_done_fn)(const httpc_response_t *response, void *arg);
+typedef void(httpc_done_fn)(const httpc_response_t *response, void *arg);
 
 typedef struct {
-    const char *name;      //  a form field
-    const char *value;     //  text value, or NULL when data is set
-    const void *data;      //  file bytes (copied)
+    const char *name;  //  a form field
+    const char *value; //  text value, or NULL when data is set
+    const void *data;  //  file bytes (copied)
     size_t size;
     const char *filename;
     const char *content_type;
 } httpc_part_t;
 
 typedef struct {
-    const char *method;    //  "GET" (default) or "POST"
+    const char *method; //  "GET" (default) or "POST"
     const char *url;
     const char *const *headers; //  NULL-terminated "Name: value" list, or NULL
-    const char *body;      //  request body (copied), or NULL
+    const char *body;           //  request body (copied), or NULL
     size_t body_len;
-    const char *content_type; //  for body, e.g. "application/json"
+    const char *content_type;  //  for body, e.g. "application/json"
     const httpc_part_t *parts; //  multipart/form-data instead of body
     size_t part_count;
-    long timeout_ms;       //  whole call; 0 = 30 s
-    size_t max_bytes;      //  response cap; 0 = 1 MB
+    long timeout_ms;  //  whole call; 0 = 30 s
+    size_t max_bytes; //  response cap; 0 = 1 MB
 } httpc_request_t;
 
 httpc_t *httpc_new(actor_t *actor, long max_host_connections);

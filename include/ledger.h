@@ -21,13 +21,13 @@
 #define LEDGER_ENDPOINT "inproc://ledger"
 
 //  Typed errors carried in MSG_K_ERROR's code.
-#define LEDGER_ERRORS(E)                                                       \
-    E(INSUFFICIENT_CREDITS, 1, "insufficient_credits")                         \
-    E(TOO_MANY_ACTIVE, 2, "too_many_active")                                   \
-    E(RATE_LIMITED, 3, "rate_limited")                                         \
-    E(NOT_FOUND, 4, "not_found")                                               \
-    E(BAD_STATE, 5, "bad_state")                                               \
-    E(BAD_REQUEST, 6, "bad_request")                                           \
+#define LEDGER_ERRORS(E)                                                                           \
+    E(INSUFFICIENT_CREDITS, 1, "insufficient_credits")                                             \
+    E(TOO_MANY_ACTIVE, 2, "too_many_active")                                                       \
+    E(RATE_LIMITED, 3, "rate_limited")                                                             \
+    E(NOT_FOUND, 4, "not_found")                                                                   \
+    E(BAD_STATE, 5, "bad_state")                                                                   \
+    E(BAD_REQUEST, 6, "bad_request")                                                               \
     E(INTERNAL, 7, "internal")
 
 typedef enum {
@@ -40,14 +40,14 @@ typedef enum {
 const char *ledger_err_name(int code);
 
 //  Milliseconds since the epoch; tests inject their own.
-typedef int64_t (ledger_clock_fn)(void *arg);
+typedef int64_t(ledger_clock_fn)(void *arg);
 
 typedef struct {
-    const config_t *config;      //  db path, sync, limits, free credits, batch max
-    const char *endpoint;        //  NULL = LEDGER_ENDPOINT
-    ledger_clock_fn *clock;      //  NULL = wall clock
+    const config_t *config; //  db path, sync, limits, free credits, batch max
+    const char *endpoint;   //  NULL = LEDGER_ENDPOINT
+    ledger_clock_fn *clock; //  NULL = wall clock
     void *clock_arg;
-    bool skip_recovery;          //  tests of recovery itself
+    bool skip_recovery; //  tests of recovery itself
 } ledger_args_t;
 
 //  Start the actor: opens and migrates the database, runs startup recovery,

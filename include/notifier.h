@@ -21,17 +21,17 @@
 #include "config.h"
 #include "msg.h"
 
-#define NOTIFIER_ENDPOINT      "inproc://notifier"
-#define NOTIFIER_UPLOAD_MAX    (50 * 1024 * 1024)
-#define NOTIFIER_MAX_ATTEMPTS  5
-#define NOTIFIER_CALL_TIMEOUT_MS 30000
+#define NOTIFIER_ENDPOINT         "inproc://notifier"
+#define NOTIFIER_UPLOAD_MAX       (50 * 1024 * 1024)
+#define NOTIFIER_MAX_ATTEMPTS     5
+#define NOTIFIER_CALL_TIMEOUT_MS  30000
 #define NOTIFIER_MEDIA_TIMEOUT_MS 300000
 
 typedef struct {
-    const config_t *config;       //  token, API URL, rates
-    const char *endpoint;         //  NULL = NOTIFIER_ENDPOINT
-    const char *ledger_endpoint;  //  NULL = LEDGER_ENDPOINT (blocked users)
-    int64_t retry_base_ms;        //  first 5xx/network backoff; 0 = 500
+    const config_t *config;      //  token, API URL, rates
+    const char *endpoint;        //  NULL = NOTIFIER_ENDPOINT
+    const char *ledger_endpoint; //  NULL = LEDGER_ENDPOINT (blocked users)
+    int64_t retry_base_ms;       //  first 5xx/network backoff; 0 = 500
 } notifier_args_t;
 
 //  Returns NULL when the actor can't start (logged). args must outlive it.
@@ -39,7 +39,6 @@ zactor_t *notifier_start(notifier_args_t *args);
 
 //  A TG_CALL for method with params (a JSON object, serialized), for chat
 //  (0 = unpaced). Convenience for callers; priority is a sendq_class_t.
-msg_t *notifier_call(const char *method, const char *params_json, int64_t chat_id,
-                     int priority);
+msg_t *notifier_call(const char *method, const char *params_json, int64_t chat_id, int priority);
 
 #endif

@@ -20,16 +20,16 @@
 #include <czmq.h>
 #include "config.h"
 
-#define POLLER_ACK_ENDPOINT "inproc://poller-acks"
+#define POLLER_ACK_ENDPOINT   "inproc://poller-acks"
 #define POLLER_BACKOFF_MAX_MS 30000
 
 typedef struct {
-    const config_t *config;           //  token, API URL, poll timeout
-    const char *ledger_endpoint;      //  NULL = LEDGER_ENDPOINT (offset)
+    const config_t *config;             //  token, API URL, poll timeout
+    const char *ledger_endpoint;        //  NULL = LEDGER_ENDPOINT (offset)
     const char *const *shard_endpoints; //  where each shard binds its PULL
     size_t shard_count;
-    const char *ack_endpoint;         //  NULL = POLLER_ACK_ENDPOINT
-    int64_t backoff_base_ms;          //  first backoff; 0 = 1000
+    const char *ack_endpoint; //  NULL = POLLER_ACK_ENDPOINT
+    int64_t backoff_base_ms;  //  first backoff; 0 = 1000
     //  Called (on the poller's thread) when polling can't go on: 401.
     void (*fatal)(const char *why, void *arg);
     void *fatal_arg;

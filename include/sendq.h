@@ -31,10 +31,10 @@ typedef enum {
 } sendq_class_t;
 
 typedef struct {
-    double rate_per_s;       //  global sends per second
-    double chat_rate_per_s;  //  per private chat
-    double chat_burst;       //  tokens a quiet chat may spend at once
-    double group_per_min;    //  per group chat (negative chat id)
+    double rate_per_s;      //  global sends per second
+    double chat_rate_per_s; //  per private chat
+    double chat_burst;      //  tokens a quiet chat may spend at once
+    double group_per_min;   //  per group chat (negative chat id)
 } sendq_limits_t;
 
 typedef struct sendq_s sendq_t;
@@ -57,10 +57,10 @@ void *sendq_next(sendq_t *self, int64_t now_ms, int64_t *chat_id_p);
 int64_t sendq_wait_ms(sendq_t *self, int64_t now_ms);
 
 typedef enum {
-    SENDQ_SENT,        //  delivered (or harmless: "message is not modified")
-    SENDQ_RETRY,       //  send again after retry_ms (429, 5xx, network)
-    SENDQ_RETRY_ALL,   //  global 429: pause every chat for retry_ms
-    SENDQ_DROP_CHAT    //  403: the user is gone; their queue is returned
+    SENDQ_SENT,      //  delivered (or harmless: "message is not modified")
+    SENDQ_RETRY,     //  send again after retry_ms (429, 5xx, network)
+    SENDQ_RETRY_ALL, //  global 429: pause every chat for retry_ms
+    SENDQ_DROP_CHAT  //  403: the user is gone; their queue is returned
 } sendq_outcome_t;
 
 //  Report how the in-flight item of chat_id ended. For SENDQ_RETRY* the

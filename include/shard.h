@@ -25,15 +25,15 @@
 
 typedef struct {
     const config_t *config;
-    const fsm_config_t *fsm;      //  models, counts, limits
-    int index;                    //  this shard's number (0..count-1)
-    int count;                    //  GENBOT_SESSIONS
-    const char *endpoint;         //  NULL = SHARD_ENDPOINT_FMT with index
-    const char *ledger_endpoint;  //  NULL = LEDGER_ENDPOINT
+    const fsm_config_t *fsm;       //  models, counts, limits
+    int index;                     //  this shard's number (0..count-1)
+    int count;                     //  GENBOT_SESSIONS
+    const char *endpoint;          //  NULL = SHARD_ENDPOINT_FMT with index
+    const char *ledger_endpoint;   //  NULL = LEDGER_ENDPOINT
     const char *notifier_endpoint; //  NULL = NOTIFIER_ENDPOINT
-    const char *ack_endpoint;     //  NULL = POLLER_ACK_ENDPOINT
-    size_t cache_max;             //  0 = SHARD_CACHE_MAX
-    int64_t (*clock)(void *arg);  //  NULL = wall clock ms
+    const char *ack_endpoint;      //  NULL = POLLER_ACK_ENDPOINT
+    size_t cache_max;              //  0 = SHARD_CACHE_MAX
+    int64_t (*clock)(void *arg);   //  NULL = wall clock ms
     void *clock_arg;
 } shard_args_t;
 

@@ -23,23 +23,23 @@
 #include "msg.h"
 
 #define STORE_SCHEMA_VERSION 1
-#define STORE_HISTORY_MAX    50      //  rows a list request may ask for
-#define STORE_CLAIM_MAX      40      //  jobs one claim may take (40 × max params < a frame)
+#define STORE_HISTORY_MAX    50           //  rows a list request may ask for
+#define STORE_CLAIM_MAX      40           //  jobs one claim may take (40 × max params < a frame)
 #define STORE_LIST_BYTES     (768 * 1024) //  a list reply stops adding rows past this
-#define STORE_ORDER_MAX      10      //  jobs one order may create
+#define STORE_ORDER_MAX      10           //  jobs one order may create
 
 typedef struct store_s store_t;
 
 typedef struct {
-    int64_t free_credits;            //  granted once, on a user's first touch
-    int64_t limit_active;            //  jobs queued/running/submitted per user
-    int64_t limit_per_min;           //  orders per user per 60 s
+    int64_t free_credits;  //  granted once, on a user's first touch
+    int64_t limit_active;  //  jobs queued/running/submitted per user
+    int64_t limit_per_min; //  orders per user per 60 s
 } store_limits_t;
 
 typedef struct {
-    int64_t requeued;                //  running → queued
-    int64_t submitted;               //  left for their key's worker to poll
-    int64_t to_deliver;              //  succeeded, to be delivered again
+    int64_t requeued;   //  running → queued
+    int64_t submitted;  //  left for their key's worker to poll
+    int64_t to_deliver; //  succeeded, to be delivered again
 } store_recovery_t;
 
 //  sync: 1 = FULL, 0 = NORMAL, -1 = OFF. On failure returns NULL and writes

@@ -69,8 +69,7 @@ actor_t *actor_new(zsock_t *pipe, const char *name, const char *const *counter_n
 void actor_destroy(actor_t **self_p) {
     assert(self_p);
     actor_t *self = *self_p;
-    if (!self)
-        return;
+    if (!self) return;
     if (self->registry_slot >= 0) {
         atomic_store(&s_registry[self->registry_slot], NULL);
         while (atomic_load(&s_registry_readers))
@@ -173,10 +172,8 @@ void actor_ready(actor_t *self, int status) {
 //  stray signal must not end an actor, only $TERM or a handler may.
 void actor_run(actor_t *self) {
     while (!self->stopping) {
-        if (zloop_start(self->loop) != 0)
-            break; //  a handler returned -1
-        if (zmq_errno() == ETERM)
-            break; //  the context is gone: the process is ending
+        if (zloop_start(self->loop) != 0) break; //  a handler returned -1
+        if (zmq_errno() == ETERM) break;         //  the context is gone: the process is ending
     }
 }
 
@@ -194,8 +191,7 @@ actor_stats_t *actor_stats(actor_t *self) {
 
 zactor_t *actor_start(zactor_fn *fn, void *args) {
     zactor_t *actor = zactor_new(fn, args);
-    if (!actor)
-        return NULL;
+    if (!actor) return NULL;
     if (zsock_wait(actor) != 0) {
         zactor_destroy(&actor);
         return NULL;
@@ -207,8 +203,7 @@ size_t actor_registry(actor_stats_t **out, size_t max) {
     size_t n = 0;
     for (int i = 0; i < ACTOR_MAX_ACTORS && n < max; i++) {
         actor_stats_t *stats = atomic_load(&s_registry[i]);
-        if (stats)
-            out[n++] = stats;
+        if (stats) out[n++] = stats;
     }
     return n;
 }
@@ -243,11 +238,9 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg) {
     (void)loop;
     actor_t *self = (actor_t *)arg;
     char *command = zstr_recv(pipe);
-    if (!command)
-        return 0; //  interrupted: the loop goes on
+    if (!command) return 0; //  interrupted: the loop goes on
     int rc = streq(command, "$TERM") ? -1 : 0;
-    if (rc)
-        self->stopping = true;
+    if (rc) self->stopping = true;
     zstr_free(&command);
     return rc;
 }
@@ -270,16 +263,12 @@ static int s_on_timer(zloop_t *loop, int timer_id, void *arg) {
     s_handler_t *h = NULL;
     for (s_handler_t *it = (s_handler_t *)zlistx_first(actor->handlers); it && !h;
          it = (s_handler_t *)zlistx_next(actor->handlers))
-        if (it->timer_fn && it->timer_id == timer_id)
-            h = it;
-    if (!h)
-        return 0; //  ended earlier in this pass
+        if (it->timer_fn && it->timer_id == timer_id) h = it;
+    if (!h) return 0; //  ended earlier in this pass
     bool last = h->times == 1;
-    if (h->times > 1)
-        h->times--;
+    if (h->times > 1) h->times--;
     int rc = h->timer_fn(actor, timer_id, h->arg); //  may end the timer itself
-    if (last)
-        s_timer_forget(actor, timer_id);
+    if (last) s_timer_forget(actor, timer_id);
     return rc;
 }
 

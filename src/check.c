@@ -111,7 +111,6 @@ int check_db(const char *path, char *report, size_t size, check_totals_t *totals
     if (rc == 0)
         snprintf(report, size, "ok: %ld users, %ld jobs, %ld entries, %ld payments", counts.users,
                  counts.jobs, counts.entries, counts.payments);
-    if (totals)
-        *totals = counts;
+    if (totals) *totals = counts;
     return rc;
 }

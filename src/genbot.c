@@ -18,7 +18,7 @@
 #include "stats.h"
 #include "worker.h"
 
-#define S_MAX_SHARDS 64
+#define S_MAX_SHARDS  64
 #define S_MAX_WORKERS CONFIG_MAX_KEYS
 
 struct genbot_s {
@@ -49,8 +49,8 @@ struct genbot_s {
 static int s_models(genbot_t *self) {
     char err[512] = "";
     const config_t *config = self->opts.config;
-    self->catalog = config->catalog_path ? catalog_load_file(config->catalog_path, err)
-                                         : catalog_new_default();
+    self->catalog =
+        config->catalog_path ? catalog_load_file(config->catalog_path, err) : catalog_new_default();
     if (!self->catalog) {
         log_error("main", "catalog refused", "error=\"%s\"", err);
         return -1;
@@ -147,8 +147,7 @@ genbot_t *genbot_start(const genbot_opts_t *opts) {
         if (worker)
             self->workers[self->worker_count++] = worker;
         else
-            log_error("main", "a KIE key's worker did not start", "key=%s",
-                      self->fingerprint[i]);
+            log_error("main", "a KIE key's worker did not start", "key=%s", self->fingerprint[i]);
     }
     if (keys && !self->worker_count)
         log_error("main", "no KIE key is usable: orders will wait and then be refunded", NULL);
@@ -174,8 +173,7 @@ genbot_t *genbot_start(const genbot_opts_t *opts) {
 void genbot_stop(genbot_t **self_p) {
     assert(self_p);
     genbot_t *self = *self_p;
-    if (!self)
-        return;
+    if (!self) return;
     stats_event(STATS_EV_SHUTDOWN);
     zactor_destroy(&self->poller);
     for (int i = 0; i < self->shard_count; i++)

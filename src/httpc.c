@@ -67,11 +67,9 @@ httpc_t *httpc_new(actor_t *actor, long max_host_connections) {
 void httpc_destroy(httpc_t **self_p) {
     assert(self_p);
     httpc_t *self = *self_p;
-    if (!self)
-        return;
+    if (!self) return;
     httpc_cancel(self, NULL);
-    if (self->timer_id >= 0)
-        actor_timer_end(self->actor, self->timer_id);
+    if (self->timer_id >= 0) actor_timer_end(self->actor, self->timer_id);
     curl_multi_cleanup(self->multi);
     free(self);
     *self_p = NULL;
@@ -89,8 +87,7 @@ static size_t s_on_body(char *data, size_t size, size_t nmemb, void *userp) {
         while (cap < call->size + n + 1)
             cap *= 2;
         char *grown = (char *)realloc(call->buffer, cap);
-        if (!grown)
-            return 0;
+        if (!grown) return 0;
         call->buffer = grown;
         call->cap = cap;
     }
@@ -135,8 +132,8 @@ int httpc_start(httpc_t *self, const httpc_request_t *request, httpc_done_fn *do
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, s_on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, call->error);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, request->timeout_ms > 0 ? request->timeout_ms
-                                                                       : 30000L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                     request->timeout_ms > 0 ? request->timeout_ms : 30000L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
@@ -163,10 +160,8 @@ int httpc_start(httpc_t *self, const httpc_request_t *request, httpc_done_fn *do
             curl_mime_name(part, p->name);
             if (p->data) {
                 curl_mime_data(part, (const char *)p->data, p->size);
-                if (p->filename)
-                    curl_mime_filename(part, p->filename);
-                if (p->content_type)
-                    curl_mime_type(part, p->content_type);
+                if (p->filename) curl_mime_filename(part, p->filename);
+                if (p->content_type) curl_mime_type(part, p->content_type);
             } else
                 curl_mime_data(part, p->value ? p->value : "", CURL_ZERO_TERMINATED);
         }
@@ -174,8 +169,7 @@ int httpc_start(httpc_t *self, const httpc_request_t *request, httpc_done_fn *do
     } else if (request->body || (request->method && strcmp(request->method, "POST") == 0)) {
         call->body_copy = (char *)malloc(request->body_len + 1);
         assert(call->body_copy);
-        if (request->body_len)
-            memcpy(call->body_copy, request->body, request->body_len);
+        if (request->body_len) memcpy(call->body_copy, request->body, request->body_len);
         call->body_copy[request->body_len] = 0;
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, call->body_copy);
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)request->body_len);
@@ -185,8 +179,7 @@ int httpc_start(httpc_t *self, const httpc_request_t *request, httpc_done_fn *do
         return -1;
     }
     call->next = self->calls;
-    if (self->calls)
-        self->calls->prev = call;
+    if (self->calls) self->calls->prev = call;
     self->calls = call;
     self->in_flight++;
     return 0;
@@ -201,8 +194,7 @@ static void s_unlink(httpc_t *self, s_call_t *call) {
         call->prev->next = call->next;
     else
         self->calls = call->next;
-    if (call->next)
-        call->next->prev = call->prev;
+    if (call->next) call->next->prev = call->prev;
     self->in_flight--;
 }
 
@@ -224,8 +216,7 @@ void httpc_drop_all(httpc_t *self, void (*drop)(void *arg)) {
         curl_multi_remove_handle(self->multi, call->easy);
         s_unlink(self, call);
         s_call_free(call);
-        if (drop)
-            drop(arg);
+        if (drop) drop(arg);
     }
 }
 
@@ -235,12 +226,9 @@ static int s_on_fd_ready(actor_t *actor, int fd, int revents, void *arg) {
     (void)actor;
     httpc_t *self = (httpc_t *)arg;
     int action = 0;
-    if (revents & ZMQ_POLLIN)
-        action |= CURL_CSELECT_IN;
-    if (revents & ZMQ_POLLOUT)
-        action |= CURL_CSELECT_OUT;
-    if (revents & ZMQ_POLLERR)
-        action |= CURL_CSELECT_ERR;
+    if (revents & ZMQ_POLLIN) action |= CURL_CSELECT_IN;
+    if (revents & ZMQ_POLLOUT) action |= CURL_CSELECT_OUT;
+    if (revents & ZMQ_POLLERR) action |= CURL_CSELECT_ERR;
     int running;
     curl_multi_socket_action(self->multi, fd, action, &running);
     s_collect(self);
@@ -255,10 +243,8 @@ static int s_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void
         actor_fd_end(self->actor, fd);
     else {
         int events = 0;
-        if (what & CURL_POLL_IN)
-            events |= ZMQ_POLLIN;
-        if (what & CURL_POLL_OUT)
-            events |= ZMQ_POLLOUT;
+        if (what & CURL_POLL_IN) events |= ZMQ_POLLIN;
+        if (what & CURL_POLL_OUT) events |= ZMQ_POLLOUT;
         actor_fd(self->actor, fd, events, s_on_fd_ready, self);
     }
     return 0;
@@ -290,14 +276,12 @@ static int s_on_curl_timeout(CURLM *multi, long timeout_ms, void *userp) {
 }
 
 static void s_collect(httpc_t *self) {
-    if (self->collecting)
-        return; //  a callback started a call that finished at once
+    if (self->collecting) return; //  a callback started a call that finished at once
     self->collecting = true;
     CURLMsg *info;
     int left;
     while ((info = curl_multi_info_read(self->multi, &left))) {
-        if (info->msg != CURLMSG_DONE)
-            continue;
+        if (info->msg != CURLMSG_DONE) continue;
         CURL *easy = info->easy_handle;
         CURLcode result = info->data.result;
         s_call_t *call = NULL;
@@ -308,17 +292,16 @@ static void s_collect(httpc_t *self) {
         curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &seconds);
         curl_multi_remove_handle(self->multi, easy);
         s_unlink(self, call);
-        httpc_response_t response = {
-            .status = result == CURLE_OK ? (int)status : 0,
-            .too_large = call->too_large,
-            .error = result == CURLE_OK ? ""
-                     : call->too_large  ? "response too large"
-                     : call->error[0]   ? call->error
-                                        : curl_easy_strerror(result),
-            .body = call->buffer ? call->buffer : "",
-            .body_len = call->size,
-            .retry_after = call->retry_after[0] ? call->retry_after : NULL,
-            .seconds = seconds};
+        httpc_response_t response = {.status = result == CURLE_OK ? (int)status : 0,
+                                     .too_large = call->too_large,
+                                     .error = result == CURLE_OK ? ""
+                                              : call->too_large  ? "response too large"
+                                              : call->error[0]   ? call->error
+                                                                 : curl_easy_strerror(result),
+                                     .body = call->buffer ? call->buffer : "",
+                                     .body_len = call->size,
+                                     .retry_after = call->retry_after[0] ? call->retry_after : NULL,
+                                     .seconds = seconds};
         call->done(&response, call->arg);
         s_call_free(call);
     }

@@ -6,10 +6,9 @@
 static const struct {
     const char *name;
     bool holds, terminal;
-} s_states[JOB_STATE_COUNT_] = {
-    [JOB_UNKNOWN] = {"unknown", false, false},
+} s_states[JOB_STATE_COUNT_] = {[JOB_UNKNOWN] = {"unknown", false, false},
 #define JOB_S_ROW(id, name, holds, terminal) [JOB_##id] = {name, holds, terminal},
-    JOB_STATES(JOB_S_ROW)
+                                JOB_STATES(JOB_S_ROW)
 #undef JOB_S_ROW
 };
 
@@ -19,8 +18,7 @@ const char *job_state_name(job_state_t state) {
 
 job_state_t job_state_parse(const char *name) {
     for (int i = JOB_UNKNOWN + 1; name && i < JOB_STATE_COUNT_; i++)
-        if (strcmp(s_states[i].name, name) == 0)
-            return (job_state_t)i;
+        if (strcmp(s_states[i].name, name) == 0) return (job_state_t)i;
     return JOB_UNKNOWN;
 }
 

@@ -21,8 +21,8 @@
 #define S_BATCH_HARD_MAX 4096
 
 enum { C_REQUESTS, C_BATCHES, C_ERRORS, C_MALFORMED, C_COMMIT_FAILS, C_COMMIT_US };
-static const char *const s_counter_names[] = {
-    "requests", "batches", "errors", "malformed", "commit_failures", "commit_us", NULL};
+static const char *const s_counter_names[] = {"requests",        "batches",   "errors", "malformed",
+                                              "commit_failures", "commit_us", NULL};
 enum { H_COMMIT };
 static const char *const s_hist_names[] = {"commit_us", NULL};
 
@@ -48,8 +48,7 @@ static const char *const s_names[] = {
 };
 
 const char *ledger_err_name(int code) {
-    if (code == 0)
-        return "ok";
+    if (code == 0) return "ok";
     if (code < 0 || code >= (int)(sizeof s_names / sizeof s_names[0]) || !s_names[code])
         return "unknown";
     return s_names[code];
@@ -83,8 +82,7 @@ static void s_ledger_actor(zsock_t *pipe, void *arg) {
     store_recovery_t recovered;
     if (self->store && !args->skip_recovery) {
         if (store_recover(self->store, &recovered) == 0) {
-            log_info("ledger", "startup recovery",
-                     "requeued=%lld submitted=%lld to_deliver=%lld",
+            log_info("ledger", "startup recovery", "requeued=%lld submitted=%lld to_deliver=%lld",
                      (long long)recovered.requeued, (long long)recovered.submitted,
                      (long long)recovered.to_deliver);
             stats_event(STATS_EV_RECOVERY, STATS_INT("requeued", recovered.requeued),
@@ -130,8 +128,7 @@ zactor_t *ledger_start(ledger_args_t *args) {
 
 zsock_t *ledger_connect(const char *endpoint) {
     zsock_t *dealer = zsock_new(ZMQ_DEALER);
-    if (!dealer)
-        return NULL;
+    if (!dealer) return NULL;
     zsock_set_sndhwm(dealer, 0);
     zsock_set_rcvhwm(dealer, 0);
     if (zsock_connect(dealer, "%s", endpoint ? endpoint : LEDGER_ENDPOINT) < 0) {
@@ -144,18 +141,15 @@ zsock_t *ledger_connect(const char *endpoint) {
 msg_t *ledger_call(zsock_t *dealer, msg_t **req_p, int timeout_ms) {
     static _Thread_local uint64_t s_next_corr = 1;
     assert(req_p && *req_p);
-    if (msg_corr(*req_p) == 0)
-        msg_set_corr(*req_p, s_next_corr++);
+    if (msg_corr(*req_p) == 0) msg_set_corr(*req_p, s_next_corr++);
     uint64_t corr = msg_corr(*req_p);
-    if (msg_send(req_p, dealer))
-        return NULL;
+    if (msg_send(req_p, dealer)) return NULL;
     int64_t deadline = zclock_mono() + timeout_ms;
     zpoller_t *poller = zpoller_new(dealer, NULL);
     msg_t *reply = NULL;
     while (!reply) {
         int64_t left = deadline - zclock_mono();
-        if (left <= 0 || !zpoller_wait(poller, (int)left))
-            break;
+        if (left <= 0 || !zpoller_wait(poller, (int)left)) break;
         msg_err_t err;
         reply = msg_recv(dealer, &err);
         if (reply && msg_corr(reply) != corr)
@@ -213,8 +207,7 @@ static int s_on_requests(actor_t *actor, zsock_t *router, void *arg) {
         self->requests[self->count] = req; //  NULL when malformed
         self->count++;
     }
-    if (self->count == 0)
-        return 0;
+    if (self->count == 0) return 0;
     actor_queue(actor, (int64_t)self->count); //  requests in hand, 0 between batches
     int64_t start = zclock_usecs();
     s_apply_batch(self);
@@ -227,8 +220,7 @@ static int s_on_requests(actor_t *actor, zsock_t *router, void *arg) {
         msg_t *reply = self->replies[i];
         uint8_t *data = NULL;
         size_t size = 0;
-        if (msg_kind(reply) == MSG_K_ERROR)
-            actor_count(actor, C_ERRORS, 1);
+        if (msg_kind(reply) == MSG_K_ERROR) actor_count(actor, C_ERRORS, 1);
         if (msg_encode(reply, &data, &size) == 0) {
             zmq_msg_send(&self->ids[i], self->router_handle, ZMQ_SNDMORE);
             zmq_send(self->router_handle, data, size, 0);
@@ -248,18 +240,15 @@ static void s_apply_batch(ledger_t *self) {
     if (store_begin(self->store) == 0) {
         for (size_t i = 0; i < self->count; i++)
             if (self->requests[i])
-                self->replies[i] =
-                    store_apply(self->store, self->requests[i], &self->limits, now);
-        if (!store_poisoned(self->store) && store_commit(self->store) == 0)
-            return;
+                self->replies[i] = store_apply(self->store, self->requests[i], &self->limits, now);
+        if (!store_poisoned(self->store) && store_commit(self->store) == 0) return;
         //  Nothing of the batch is kept; each request is applied again alone.
         log_warn("ledger", "batch rolled back, applying one by one", "n=%zu error=\"%s\"",
                  self->count, store_errmsg(self->store));
         actor_count(self->actor, C_COMMIT_FAILS, 1);
         store_rollback(self->store);
         for (size_t i = 0; i < self->count; i++)
-            if (self->requests[i])
-                msg_destroy(&self->replies[i]);
+            if (self->requests[i]) msg_destroy(&self->replies[i]);
     }
     for (size_t i = 0; i < self->count; i++)
         if (self->requests[i])
@@ -268,7 +257,6 @@ static void s_apply_batch(ledger_t *self) {
 }
 
 static int64_t s_now(ledger_t *self) {
-    if (self->args->clock)
-        return self->args->clock(self->args->clock_arg);
+    if (self->args->clock) return self->args->clock(self->args->clock_arg);
     return zclock_time();
 }

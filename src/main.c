@@ -51,8 +51,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     const char *name = argc > 1 ? argv[1] : "help";
     for (size_t i = 0; i < S_COMMAND_COUNT; i++)
-        if (strcmp(name, s_commands[i].name) == 0)
-            return s_commands[i].fn(argc - 1, argv + 1);
+        if (strcmp(name, s_commands[i].name) == 0) return s_commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "genbot: unknown command \"%s\" (try: genbot help)\n", name);
     return EXIT_USAGE;
 }
@@ -66,8 +65,7 @@ static config_t *s_config_or_exit(void) {
         exit(EXIT_CONFIG);
     }
     log_set_level(config->log_level);
-    if (config->telegram_bot_token)
-        log_add_secret(config->telegram_bot_token);
+    if (config->telegram_bot_token) log_add_secret(config->telegram_bot_token);
     for (size_t i = 0; i < config->kie_api_key_count; i++)
         log_add_secret(config->kie_api_keys[i]);
     return config;
@@ -117,7 +115,9 @@ static int s_cmd_run(int argc, char **argv) {
     sigwait(&signals, &signal_number);
     bool fatal = atomic_load(&s_fatal_flag);
     log_info("main", "stopping", "signal=%s",
-             fatal ? "fatal" : signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+             fatal                     ? "fatal"
+             : signal_number == SIGINT ? "SIGINT"
+                                       : "SIGTERM");
     genbot_stop(&genbot);
     log_info("main", "stopped", NULL);
     config_destroy(&config);

@@ -33,17 +33,17 @@ enum {
     C_MALFORMED
 };
 static const char *const s_counter_names[] = {
-    "calls",      "sent",          "coalesced", "retries",  "tg_429",  "tg_403",   "tg_4xx",
-    "tg_5xx",     "network_errors", "given_up", "uploads",  "links",   "malformed", NULL};
+    "calls",  "sent",           "coalesced", "retries", "tg_429", "tg_403",    "tg_4xx",
+    "tg_5xx", "network_errors", "given_up",  "uploads", "links",  "malformed", NULL};
 enum { H_SEND };
 static const char *const s_hist_names[] = {"send_us", NULL}; //  call received -> Telegram's OK
 
 //  One call in our hands, from the request until its last answer.
 typedef struct {
-    zframe_t *caller;  //  routing id, to answer
+    zframe_t *caller; //  routing id, to answer
     uint64_t corr;
     char method[40];
-    char *params;      //  JSON object text
+    char *params; //  JSON object text
     int64_t chat_id;
     int priority;
     int64_t message_id;
@@ -52,9 +52,9 @@ typedef struct {
     char *link_text;
     int attempts;
     int64_t received_us; //  zclock_usecs at its arrival
-    bool paced;        //  in sendq (else: unpaced, e.g. callback answers)
+    bool paced;          //  in sendq (else: unpaced, e.g. callback answers)
     bool downloading;
-    char *media;       //  downloaded bytes
+    char *media; //  downloaded bytes
     size_t media_size;
 } s_call_t;
 
@@ -118,8 +118,7 @@ static void s_notifier_actor(zsock_t *pipe, void *arg) {
         actor_run(self->actor);
     }
     if (sendq_size(self->queue))
-        log_warn("notifier", "stopped with calls queued", "queued=%zu",
-                 sendq_size(self->queue));
+        log_warn("notifier", "stopped with calls queued", "queued=%zu", sendq_size(self->queue));
     httpc_drop_all(self->http, s_flight_drop); //  calls on the wire: freed, not answered
     httpc_destroy(&self->http);
     sendq_drain(self->queue, s_queued_free, NULL); //  calls still queued
@@ -136,8 +135,7 @@ zactor_t *notifier_start(notifier_args_t *args) {
     return actor_start(s_notifier_actor, args);
 }
 
-msg_t *notifier_call(const char *method, const char *params_json, int64_t chat_id,
-                     int priority) {
+msg_t *notifier_call(const char *method, const char *params_json, int64_t chat_id, int priority) {
     msg_t *msg = msg_new(MSG_K_TG_CALL, 0);
     msg_set_str(msg, F_METHOD, method);
     if (msg_set_str(msg, F_PARAMS, params_json) != 0) {
@@ -160,8 +158,7 @@ static bool s_is_edit(const char *method) {
 static int s_on_call(actor_t *actor, zsock_t *router, void *arg) {
     notifier_t *self = (notifier_t *)arg;
     zframe_t *caller = zframe_recv(router);
-    if (!caller)
-        return 0;
+    if (!caller) return 0;
     msg_err_t err;
     msg_t *msg = msg_recv(router, &err);
     if (!msg || msg_kind(msg) != MSG_K_TG_CALL) {
@@ -182,8 +179,7 @@ static int s_on_call(actor_t *actor, zsock_t *router, void *arg) {
     call->params = strdup(msg_str(msg, F_PARAMS));
     call->chat_id = msg_int(msg, F_CHAT_ID);
     call->priority = (int)msg_int(msg, F_PRIORITY);
-    if (call->priority < 0 || call->priority >= SENDQ_CLASSES)
-        call->priority = SENDQ_INTERACTIVE;
+    if (call->priority < 0 || call->priority >= SENDQ_CLASSES) call->priority = SENDQ_INTERACTIVE;
     call->message_id = msg_int(msg, F_MESSAGE_ID);
     if (msg_has(msg, F_MEDIA_URL)) {
         call->media_url = strdup(msg_str(msg, F_MEDIA_URL));
@@ -198,9 +194,8 @@ static int s_on_call(actor_t *actor, zsock_t *router, void *arg) {
     }
     call->paced = true;
     int64_t key = s_is_edit(call->method) ? call->message_id : 0;
-    s_call_t *older = (s_call_t *)sendq_push(self->queue, call->chat_id,
-                                             (sendq_class_t)call->priority, key, call,
-                                             zclock_mono());
+    s_call_t *older = (s_call_t *)sendq_push(
+        self->queue, call->chat_id, (sendq_class_t)call->priority, key, call, zclock_mono());
     if (older) {
         //  a newer edit of the same message took its place
         actor_count(actor, C_COALESCED, 1);
@@ -292,7 +287,8 @@ static void s_send(notifier_t *self, s_call_t *call) {
     }
     char url[2048];
     snprintf(url, sizeof url, "%s%s", self->base_url, call->method);
-    httpc_request_t request = {.method = "POST", .url = url, .timeout_ms = NOTIFIER_CALL_TIMEOUT_MS};
+    httpc_request_t request = {
+        .method = "POST", .url = url, .timeout_ms = NOTIFIER_CALL_TIMEOUT_MS};
     httpc_part_t parts[24];
     size_t part_count = 0;
     json_t *params = NULL;
@@ -303,11 +299,10 @@ static void s_send(notifier_t *self, s_call_t *call) {
         const char *key;
         json_t *value;
         json_object_foreach(params, key, value) {
-            if (part_count >= 22)
-                break;
-            values[part_count] = json_is_string(value) ? strdup(json_string_value(value))
-                                                      : json_dumps(value, JSON_COMPACT |
-                                                                              JSON_ENCODE_ANY);
+            if (part_count >= 22) break;
+            values[part_count] = json_is_string(value)
+                                     ? strdup(json_string_value(value))
+                                     : json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
             parts[part_count] = (httpc_part_t){.name = key, .value = values[part_count]};
             part_count++;
         }
@@ -374,8 +369,7 @@ static void s_on_media(const httpc_response_t *response, void *arg) {
 static int64_t s_backoff_ms(notifier_t *self, int attempts) {
     int64_t base = self->args->retry_base_ms > 0 ? self->args->retry_base_ms : 500;
     int64_t delay = base << (attempts < 10 ? attempts : 10);
-    if (delay > 30000)
-        delay = 30000;
+    if (delay > 30000) delay = 30000;
     return delay / 2 + (int64_t)(randof((int)(delay / 2 + 1))); //  equal jitter
 }
 
@@ -401,8 +395,8 @@ static void s_on_response(const httpc_response_t *response, void *arg) {
     s_call_t *call = flight->call;
     free(flight);
     int64_t now = zclock_mono();
-    tg_response_t *parsed = tg_response_parse(response->status, response->body,
-                                              response->body_len, response->retry_after);
+    tg_response_t *parsed = tg_response_parse(response->status, response->body, response->body_len,
+                                              response->retry_after);
     tg_status_t status = response->status == 0 ? TG_E_SERVER : tg_response_status(parsed);
     sendq_outcome_t outcome = SENDQ_SENT;
     int64_t retry_ms = 0;
@@ -420,8 +414,7 @@ static void s_on_response(const httpc_response_t *response, void *arg) {
     case TG_E_RETRY_AFTER: {
         actor_count(self->actor, C_E429, 1);
         retry_ms = tg_response_retry_after(parsed) * 1000;
-        if (retry_ms <= 0)
-            retry_ms = 1000;
+        if (retry_ms <= 0) retry_ms = 1000;
         //  two chats told to wait within a second: the limit is the bot's
         bool global = now - self->last_429_ms < 1000 && self->last_429_chat != call->chat_id;
         self->last_429_ms = now;
@@ -481,36 +474,29 @@ static void s_on_response(const httpc_response_t *response, void *arg) {
             assert(later);
             later->self = self;
             later->call = call;
-            actor_timer(self->actor, (size_t)(retry_ms > 0 ? retry_ms : 1), 1, s_on_resend,
-                        later);
+            actor_timer(self->actor, (size_t)(retry_ms > 0 ? retry_ms : 1), 1, s_on_resend, later);
         } else
             s_call_free(call);
         return;
     }
     sendq_done(self->queue, call->chat_id, outcome, retry_ms, now, s_drop, self);
-    if (finished)
-        s_call_free(call);
+    if (finished) s_call_free(call);
     s_pump(self);
 }
 
 static void s_answer(notifier_t *self, s_call_t *call, tg_status_t code, int64_t message_id,
                      const char *detail) {
-    if (!call->corr || !call->caller)
-        return;
+    if (!call->corr || !call->caller) return;
     msg_t *result = msg_new(MSG_K_TG_RESULT, call->corr);
     msg_set_int(result, F_CODE, code);
-    if (message_id)
-        msg_set_int(result, F_MESSAGE_ID, message_id);
-    if (call->chat_id > 0)
-        msg_set_int(result, F_CHAT_ID, call->chat_id);
-    if (detail && *detail)
-        msg_set_strn(result, F_DETAIL, detail, strnlen(detail, MSG_MAX_DETAIL));
+    if (message_id) msg_set_int(result, F_MESSAGE_ID, message_id);
+    if (call->chat_id > 0) msg_set_int(result, F_CHAT_ID, call->chat_id);
+    if (detail && *detail) msg_set_strn(result, F_DETAIL, detail, strnlen(detail, MSG_MAX_DETAIL));
     msg_send_to(&result, self->router, call->caller);
 }
 
 static void s_call_free(s_call_t *call) {
-    if (!call)
-        return;
+    if (!call) return;
     zframe_destroy(&call->caller);
     free(call->params);
     free(call->media_url);

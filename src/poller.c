@@ -32,8 +32,8 @@ enum {
     C_ENETWORK
 };
 static const char *const s_counter_names[] = {
-    "polls", "updates",  "dispatched", "skipped", "malformed", "tg_401",
-    "tg_409", "tg_429", "tg_5xx", "network_errors", NULL};
+    "polls",  "updates", "dispatched", "skipped",        "malformed", "tg_401",
+    "tg_409", "tg_429",  "tg_5xx",     "network_errors", NULL};
 
 typedef struct {
     poller_args_t *args;
@@ -44,11 +44,11 @@ typedef struct {
     zsock_t **shards;
     char *base_url; //  secret: holds the token
     int64_t offset;
-    size_t pending;      //  updates of the batch in hand not yet done
-    int64_t batch_last;  //  the batch's highest update_id
-    int failures;        //  in a row, for the backoff
+    size_t pending;     //  updates of the batch in hand not yet done
+    int64_t batch_last; //  the batch's highest update_id
+    int failures;       //  in a row, for the backoff
     bool webhook_deleted;
-    bool stopped;        //  fatal: no more polling
+    bool stopped; //  fatal: no more polling
 } poller_t;
 
 static void s_poll(poller_t *self);
@@ -82,8 +82,7 @@ static void s_poller_actor(zsock_t *pipe, void *arg) {
         msg_t *req = msg_new(MSG_K_OFFSET_LOAD, 0);
         msg_t *reply = ledger_call(self->ledger, &req, 10000);
         ok = reply && msg_kind(reply) == MSG_K_OFFSET_DATA;
-        if (ok)
-            self->offset = msg_int(reply, F_OFFSET);
+        if (ok) self->offset = msg_int(reply, F_OFFSET);
         msg_destroy(&reply);
     }
     if (!ok) {
@@ -93,8 +92,7 @@ static void s_poller_actor(zsock_t *pipe, void *arg) {
         actor_reader(self->actor, self->acks, s_on_ack, self);
         actor_reader(self->actor, self->ledger, s_on_ledger, self);
         log_info("poller", "started", "offset=%lld shards=%zu timeout_s=%lld",
-                 (long long)self->offset, args->shard_count,
-                 (long long)config->tg_poll_timeout_s);
+                 (long long)self->offset, args->shard_count, (long long)config->tg_poll_timeout_s);
         actor_ready(self->actor, 0);
         s_poll(self);
         actor_run(self->actor);
@@ -133,15 +131,13 @@ static int64_t s_backoff_ms(poller_t *self) {
     int64_t base = self->args->backoff_base_ms > 0 ? self->args->backoff_base_ms : 1000;
     int shift = self->failures < 16 ? self->failures : 16;
     int64_t delay = base << shift;
-    if (delay > POLLER_BACKOFF_MAX_MS)
-        delay = POLLER_BACKOFF_MAX_MS;
+    if (delay > POLLER_BACKOFF_MAX_MS) delay = POLLER_BACKOFF_MAX_MS;
     self->failures++;
     return delay / 2 + randof((int)(delay / 2) + 1);
 }
 
 static void s_poll(poller_t *self) {
-    if (self->stopped)
-        return;
+    if (self->stopped) return;
     char url[2048];
     httpc_request_t request = {.method = "POST", .url = url, .content_type = "application/json"};
     char *body = NULL;
@@ -240,8 +236,8 @@ static void s_batch_done(poller_t *self) {
 
 static void s_on_response(const httpc_response_t *response, void *arg) {
     poller_t *self = (poller_t *)arg;
-    tg_response_t *parsed = tg_response_parse(response->status, response->body,
-                                              response->body_len, response->retry_after);
+    tg_response_t *parsed = tg_response_parse(response->status, response->body, response->body_len,
+                                              response->retry_after);
     tg_status_t status = response->status == 0 ? TG_E_SERVER : tg_response_status(parsed);
     switch (status) {
     case TG_OK: {
@@ -263,14 +259,12 @@ static void s_on_response(const httpc_response_t *response, void *arg) {
         self->pending = s_dispatch(self, result, batch);
         actor_queue(self->actor, (int64_t)self->pending);
         tg_batch_destroy(&batch);
-        if (self->pending == 0)
-            s_batch_done(self);
+        if (self->pending == 0) s_batch_done(self);
         break;
     }
     case TG_E_UNAUTHORIZED:
         actor_count(self->actor, C_E401, 1);
-        log_error("poller", "Telegram refused the bot token (401): check TELEGRAM_BOT_TOKEN",
-                  NULL);
+        log_error("poller", "Telegram refused the bot token (401): check TELEGRAM_BOT_TOKEN", NULL);
         self->stopped = true;
         if (self->args->fatal)
             self->args->fatal("Telegram refused the bot token (401 Unauthorized)",
@@ -284,8 +278,7 @@ static void s_on_response(const httpc_response_t *response, void *arg) {
                   webhook ? "a webhook is set for this bot: deleting it"
                           : "another instance is polling with this token",
                   "description=\"%s\"", description);
-        if (webhook)
-            self->webhook_deleted = false;
+        if (webhook) self->webhook_deleted = false;
         s_retry_later(self, s_backoff_ms(self));
         break;
     }
@@ -318,8 +311,7 @@ static int s_on_ack(actor_t *actor, zsock_t *sock, void *arg) {
     msg_t *msg = msg_recv(sock, &err);
     if (msg && msg_kind(msg) == MSG_K_UPDATE_DONE && self->pending > 0) {
         actor_queue(self->actor, (int64_t)self->pending - 1);
-        if (--self->pending == 0)
-            s_batch_done(self);
+        if (--self->pending == 0) s_batch_done(self);
     }
     msg_destroy(&msg);
     return 0;

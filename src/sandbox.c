@@ -66,8 +66,7 @@ static void s_print_html(FILE *out, const char *html) {
                     p += strlen(entities[i].entity) - 1;
                     done = true;
                 }
-            if (done)
-                continue;
+            if (done) continue;
         }
         fputc(*p, out);
     }
@@ -76,12 +75,10 @@ static void s_print_html(FILE *out, const char *html) {
 //  Every bot call to the person's chat, printed as it happens.
 static void s_on_call(const tgsim_call_t *call, void *arg) {
     s_chat_t *chat = (s_chat_t *)arg;
-    if (call->chat_id != S_USER_ID || call->status != 200 || !call->method)
-        return;
+    if (call->chat_id != S_USER_ID || call->status != 200 || !call->method) return;
     bool edit = strncmp(call->method, "editMessage", 11) == 0;
     bool media = call->media_kind != NULL;
-    if (!edit && !media && strcmp(call->method, "sendMessage") != 0)
-        return;
+    if (!edit && !media && strcmp(call->method, "sendMessage") != 0) return;
     FILE *out = chat->out;
     fprintf(out, "\n\033[1m── bot%s ──\033[0m\n", edit ? " (edited)" : "");
     if (media)
@@ -97,8 +94,7 @@ static void s_on_call(const tgsim_call_t *call, void *arg) {
         int row = -1;
         for (size_t i = 0; i < call->button_count; i++) {
             const tgsim_button_t *b = &call->buttons[i];
-            if (b->row != row && row >= 0)
-                fputc('\n', out);
+            if (b->row != row && row >= 0) fputc('\n', out);
             row = b->row;
             fprintf(out, " [%zu] %s%s", i + 1, b->text, b->url ? " (link)" : "");
         }
@@ -109,8 +105,7 @@ static void s_on_call(const tgsim_call_t *call, void *arg) {
 }
 
 static int s_send_photo(s_chat_t *chat, const char *path) {
-    if (!path || !*path)
-        return tgsim_send_photo(chat->sim, S_USER_ID, NULL, 0, NULL) > 0 ? 0 : -1;
+    if (!path || !*path) return tgsim_send_photo(chat->sim, S_USER_ID, NULL, 0, NULL) > 0 ? 0 : -1;
     FILE *file = fopen(path, "rb");
     if (!file) {
         fprintf(chat->out, "cannot open %s: %s\n", path, strerror(errno));
@@ -120,8 +115,7 @@ static int s_send_photo(s_chat_t *chat, const char *path) {
     size_t size = data ? fread(data, 1, S_PHOTO_MAX, file) : 0;
     fclose(file);
     int rc = size ? (tgsim_send_photo(chat->sim, S_USER_ID, data, size, NULL) > 0 ? 0 : -1) : -1;
-    if (rc)
-        fprintf(chat->out, "cannot send %s (empty, or over 10 MB?)\n", path);
+    if (rc) fprintf(chat->out, "cannot send %s (empty, or over 10 MB?)\n", path);
     free(data);
     return rc;
 }
@@ -129,8 +123,7 @@ static int s_send_photo(s_chat_t *chat, const char *path) {
 //  One line typed by the person.
 static void s_typed(s_chat_t *chat, char *line) {
     line[strcspn(line, "\r\n")] = 0;
-    if (!*line)
-        return;
+    if (!*line) return;
     char *end = NULL;
     long number = strtol(line, &end, 10);
     if (end && *end == 0 && number > 0) {
@@ -164,8 +157,7 @@ int sandbox_run(int argc, char **argv) {
         return 2;
     }
     //  quiet unless asked: the terminal is the chat
-    if (!getenv("GENBOT_LOG_LEVEL"))
-        config->log_level = LOG_LEVEL_ERROR;
+    if (!getenv("GENBOT_LOG_LEVEL")) config->log_level = LOG_LEVEL_ERROR;
     log_set_level(config->log_level);
 
     tgsim_opts_t sim_opts;
@@ -187,8 +179,7 @@ int sandbox_run(int argc, char **argv) {
     }
     char db[] = "/tmp/genbot-sandbox-XXXXXX";
     int fd = mkstemp(db);
-    if (fd >= 0)
-        close(fd);
+    if (fd >= 0) close(fd);
     free(config->db_path);
     config->db_path = strdup(db);
     free(config->telegram_api_url);

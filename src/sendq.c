@@ -72,10 +72,8 @@ sendq_t *sendq_new(const sendq_limits_t *limits) {
     sendq_t *self = (sendq_t *)calloc(1, sizeof(sendq_t));
     assert(self);
     self->limits = *limits;
-    if (self->limits.chat_burst < 1)
-        self->limits.chat_burst = 1;
-    if (self->limits.group_per_min <= 0)
-        self->limits.group_per_min = 20;
+    if (self->limits.chat_burst < 1) self->limits.chat_burst = 1;
+    if (self->limits.group_per_min <= 0) self->limits.group_per_min = 20;
     self->slot_count = 64;
     self->slots = (s_chat_t **)calloc(self->slot_count, sizeof(s_chat_t *));
     assert(self->slots);
@@ -86,12 +84,10 @@ sendq_t *sendq_new(const sendq_limits_t *limits) {
 void sendq_destroy(sendq_t **self_p) {
     assert(self_p);
     sendq_t *self = *self_p;
-    if (!self)
-        return;
+    if (!self) return;
     for (size_t i = 0; i < self->slot_count; i++) {
         s_chat_t *chat = self->slots[i];
-        if (!chat)
-            continue;
+        if (!chat) continue;
         for (int c = 0; c < SENDQ_CLASSES; c++)
             for (s_node_t *n = chat->head[c], *next; n; n = next) {
                 next = n->next;
@@ -130,35 +126,29 @@ void *sendq_push(sendq_t *self, int64_t chat_id, sendq_class_t cls, int64_t coal
     self->class_size[cls]++;
     if (!chat->inflight) {
         //  a better class arrived: the chat moves to that class's list
-        if (chat->where == WHERE_READY && chat->ready_cls > (int)cls)
-            s_unschedule(self, chat);
-        if (chat->where == WHERE_IDLE)
-            s_schedule(self, chat, now_ms);
+        if (chat->where == WHERE_READY && chat->ready_cls > (int)cls) s_unschedule(self, chat);
+        if (chat->where == WHERE_IDLE) s_schedule(self, chat, now_ms);
     }
     return NULL;
 }
 
 void *sendq_next(sendq_t *self, int64_t now_ms, int64_t *chat_id_p) {
-    if (now_ms < self->pause_until)
-        return NULL;
+    if (now_ms < self->pause_until) return NULL;
     s_refill(&self->tokens, &self->refilled_ms, self->limits.rate_per_s / 1000.0,
              s_global_burst(self), now_ms);
-    if (self->tokens < 1)
-        return NULL;
+    if (self->tokens < 1) return NULL;
     while (self->heap_size && self->heap[0]->ready_at <= now_ms) {
         s_chat_t *chat = s_heap_pop(self);
         s_ready_append(self, chat, s_best_class(chat));
     }
     for (int c = 0; c < SENDQ_CLASSES; c++) {
         s_chat_t *chat = self->ready_head[c];
-        if (!chat)
-            continue;
+        if (!chat) continue;
         s_unschedule(self, chat);
         int cls = s_best_class(chat);
         s_node_t *node = chat->head[cls];
         chat->head[cls] = node->next;
-        if (!chat->head[cls])
-            chat->tail[cls] = NULL;
+        if (!chat->head[cls]) chat->tail[cls] = NULL;
         chat->queued--;
         self->queued--;
         self->class_size[cls]--;
@@ -170,33 +160,27 @@ void *sendq_next(sendq_t *self, int64_t now_ms, int64_t *chat_id_p) {
                  s_chat_burst(self, chat), now_ms);
         chat->tokens -= 1;
         self->tokens -= 1;
-        if (chat_id_p)
-            *chat_id_p = chat->chat_id;
+        if (chat_id_p) *chat_id_p = chat->chat_id;
         return chat->inflight;
     }
     return NULL;
 }
 
 int64_t sendq_wait_ms(sendq_t *self, int64_t now_ms) {
-    if (self->queued == 0)
-        return -1;
+    if (self->queued == 0) return -1;
     int64_t wait = -1;
     for (int c = 0; c < SENDQ_CLASSES && wait < 0; c++)
-        if (self->ready_head[c])
-            wait = 0;
+        if (self->ready_head[c]) wait = 0;
     if (wait < 0 && self->heap_size)
         wait = self->heap[0]->ready_at > now_ms ? self->heap[0]->ready_at - now_ms : 0;
-    if (wait < 0)
-        return -1; //  everything queued belongs to chats in flight
-    if (self->pause_until > now_ms + wait)
-        wait = self->pause_until - now_ms;
+    if (wait < 0) return -1; //  everything queued belongs to chats in flight
+    if (self->pause_until > now_ms + wait) wait = self->pause_until - now_ms;
     double tokens = self->tokens;
     int64_t refilled = self->refilled_ms;
     s_refill(&tokens, &refilled, self->limits.rate_per_s / 1000.0, s_global_burst(self), now_ms);
     if (tokens < 1) {
         int64_t token_wait = (int64_t)((1 - tokens) * 1000.0 / self->limits.rate_per_s) + 1;
-        if (token_wait > wait)
-            wait = token_wait;
+        if (token_wait > wait) wait = token_wait;
     }
     return wait;
 }
@@ -204,8 +188,7 @@ int64_t sendq_wait_ms(sendq_t *self, int64_t now_ms) {
 void sendq_done(sendq_t *self, int64_t chat_id, sendq_outcome_t outcome, int64_t retry_ms,
                 int64_t now_ms, void (*drop_fn)(void *item, void *arg), void *arg) {
     s_chat_t *chat = s_chat(self, chat_id, false, now_ms);
-    if (!chat || !chat->inflight)
-        return;
+    if (!chat || !chat->inflight) return;
     if (outcome == SENDQ_RETRY || outcome == SENDQ_RETRY_ALL) {
         s_node_t *node = (s_node_t *)calloc(1, sizeof(s_node_t));
         assert(node);
@@ -214,13 +197,11 @@ void sendq_done(sendq_t *self, int64_t chat_id, sendq_outcome_t outcome, int64_t
         int cls = chat->inflight_cls;
         node->next = chat->head[cls];
         chat->head[cls] = node;
-        if (!chat->tail[cls])
-            chat->tail[cls] = node;
+        if (!chat->tail[cls]) chat->tail[cls] = node;
         chat->queued++;
         self->queued++;
         self->class_size[cls]++;
-        if (retry_ms < 0)
-            retry_ms = 0;
+        if (retry_ms < 0) retry_ms = 0;
         chat->pause_until = now_ms + retry_ms;
         if (outcome == SENDQ_RETRY_ALL && now_ms + retry_ms > self->pause_until)
             self->pause_until = now_ms + retry_ms;
@@ -228,8 +209,7 @@ void sendq_done(sendq_t *self, int64_t chat_id, sendq_outcome_t outcome, int64_t
         for (int c = 0; c < SENDQ_CLASSES; c++) {
             for (s_node_t *n = chat->head[c], *next; n; n = next) {
                 next = n->next;
-                if (drop_fn)
-                    drop_fn(n->item, arg);
+                if (drop_fn) drop_fn(n->item, arg);
                 free(n);
                 self->class_size[c]--;
             }
@@ -239,15 +219,13 @@ void sendq_done(sendq_t *self, int64_t chat_id, sendq_outcome_t outcome, int64_t
         chat->queued = 0;
     }
     chat->inflight = NULL;
-    if (chat->queued)
-        s_schedule(self, chat, now_ms);
+    if (chat->queued) s_schedule(self, chat, now_ms);
 }
 
 void sendq_drain(sendq_t *self, void (*fn)(void *item, void *arg), void *arg) {
     for (size_t i = 0; i < self->slot_count; i++) {
         s_chat_t *chat = self->slots[i];
-        if (!chat)
-            continue;
+        if (!chat) continue;
         s_unschedule(self, chat);
         for (int c = 0; c < SENDQ_CLASSES; c++) {
             for (s_node_t *n = chat->head[c], *next; n; n = next) {
@@ -298,8 +276,7 @@ static void s_rebuild(sendq_t *self, size_t count, int64_t now_ms) {
     self->chat_count = 0;
     for (size_t i = 0; i < old_count; i++) {
         s_chat_t *chat = old[i];
-        if (!chat)
-            continue;
+        if (!chat) continue;
         s_refill(&chat->tokens, &chat->refilled_ms, s_chat_rate(self, chat) / 1000.0,
                  s_chat_burst(self, chat), now_ms);
         if (chat->where == WHERE_IDLE && !chat->inflight && !chat->queued &&
@@ -323,12 +300,9 @@ static s_chat_t *s_chat(sendq_t *self, int64_t chat_id, bool create, int64_t now
     size_t mask = self->slot_count - 1;
     for (size_t i = s_hash(chat_id, mask);; i = (i + 1) & mask) {
         s_chat_t *chat = self->slots[i];
-        if (chat && chat->chat_id == chat_id)
-            return chat;
-        if (chat)
-            continue;
-        if (!create)
-            return NULL;
+        if (chat && chat->chat_id == chat_id) return chat;
+        if (chat) continue;
+        if (!create) return NULL;
         if ((self->chat_count + 1) * 2 > self->slot_count) {
             s_sweep(self, now_ms);
             return s_chat(self, chat_id, true, now_ms);
@@ -350,8 +324,7 @@ static void s_refill(double *tokens, int64_t *refilled_ms, double rate_per_ms, d
         *tokens = burst;
     else if (now_ms > *refilled_ms) {
         *tokens += (double)(now_ms - *refilled_ms) * rate_per_ms;
-        if (*tokens > burst)
-            *tokens = burst;
+        if (*tokens > burst) *tokens = burst;
     }
     *refilled_ms = now_ms;
 }
@@ -374,8 +347,7 @@ static double s_chat_burst(const sendq_t *self, const s_chat_t *chat) {
 
 static int s_best_class(const s_chat_t *chat) {
     for (int c = 0; c < SENDQ_CLASSES; c++)
-        if (chat->head[c])
-            return c;
+        if (chat->head[c]) return c;
     return SENDQ_CLASSES - 1;
 }
 
@@ -388,8 +360,7 @@ static void s_schedule(sendq_t *self, s_chat_t *chat, int64_t now_ms) {
     int64_t ready_at = now_ms;
     if (chat->tokens < 1)
         ready_at += (int64_t)((1 - chat->tokens) * 1000.0 / s_chat_rate(self, chat)) + 1;
-    if (chat->pause_until > ready_at)
-        ready_at = chat->pause_until;
+    if (chat->pause_until > ready_at) ready_at = chat->pause_until;
     chat->ready_at = ready_at;
     if (ready_at <= now_ms)
         s_ready_append(self, chat, s_best_class(chat));
@@ -415,12 +386,9 @@ static void s_heap_up(sendq_t *self, size_t i) {
 static void s_heap_down(sendq_t *self, size_t i) {
     for (;;) {
         size_t least = i, l = 2 * i + 1, r = 2 * i + 2;
-        if (l < self->heap_size && self->heap[l]->ready_at < self->heap[least]->ready_at)
-            least = l;
-        if (r < self->heap_size && self->heap[r]->ready_at < self->heap[least]->ready_at)
-            least = r;
-        if (least == i)
-            return;
+        if (l < self->heap_size && self->heap[l]->ready_at < self->heap[least]->ready_at) least = l;
+        if (r < self->heap_size && self->heap[r]->ready_at < self->heap[least]->ready_at) least = r;
+        if (least == i) return;
         s_heap_swap(self, i, least);
         i = least;
     }

@@ -32,8 +32,8 @@ enum {
     C_SESSION_RESETS
 };
 static const char *const s_counter_names[] = {
-    "updates", "redelivered", "malformed", "job_events", "actions", "ledger_errors", "loads",
-    "evictions", "session_resets", NULL};
+    "updates",       "redelivered", "malformed", "job_events",     "actions",
+    "ledger_errors", "loads",       "evictions", "session_resets", NULL};
 enum { H_UPDATE_REPLY };
 static const char *const s_hist_names[] = {"update_reply_us", NULL};
 
@@ -54,11 +54,11 @@ typedef struct {
     session_t *session; //  NULL until loaded
     bool loading;
     s_event_t *head, *tail;
-    int in_flight;       //  ledger requests whose reply the user waits for
-    int64_t *acks;       //  update ids to acknowledge once in_flight is 0
+    int in_flight; //  ledger requests whose reply the user waits for
+    int64_t *acks; //  update ids to acknowledge once in_flight is 0
     size_t ack_count, ack_cap;
-    zlistx_t *outbox;    //  TG_CALLs held until what caused them is durable
-    uint64_t used;       //  LRU tick
+    zlistx_t *outbox;      //  TG_CALLs held until what caused them is durable
+    uint64_t used;         //  LRU tick
     int64_t reply_from_us; //  arrival of the oldest update whose replies wait, 0 = none
 } s_user_t;
 
@@ -75,8 +75,8 @@ typedef struct {
     shard_args_t *args;
     actor_t *actor;
     zsock_t *pull, *ledger, *notifier, *acks;
-    zhashx_t *users;    //  "<user_id>" -> s_user_t
-    zhashx_t *pending;  //  "<corr_id>" -> s_pending_t
+    zhashx_t *users;   //  "<user_id>" -> s_user_t
+    zhashx_t *pending; //  "<corr_id>" -> s_pending_t
     uint64_t next_corr;
     uint64_t tick;
     fsm_actions_t *actions;
@@ -175,8 +175,7 @@ static s_pending_t *s_take(shard_t *self, uint64_t corr) {
     char key[24];
     snprintf(key, sizeof key, "%llu", (unsigned long long)corr);
     s_pending_t *p = (s_pending_t *)zhashx_lookup(self->pending, key);
-    if (p)
-        zhashx_delete(self->pending, key); //  no destructor: the caller frees p
+    if (p) zhashx_delete(self->pending, key); //  no destructor: the caller frees p
     return p;
 }
 
@@ -188,8 +187,7 @@ static void s_event_free(s_event_t *ev) {
 
 static void s_user_free(void **item_p) {
     s_user_t *user = (s_user_t *)*item_p;
-    if (!user)
-        return;
+    if (!user) return;
     session_destroy(&user->session);
     for (s_event_t *ev = user->head, *next; ev; ev = next) {
         next = ev->next;
@@ -212,8 +210,7 @@ static bool s_user_idle(const s_user_t *user) {
 //  idle users (their sessions are in the database).
 static void s_evict(shard_t *self) {
     size_t max = self->args->cache_max ? self->args->cache_max : SHARD_CACHE_MAX;
-    if (zhashx_size(self->users) <= max)
-        return;
+    if (zhashx_size(self->users) <= max) return;
     uint64_t cutoff = self->tick > max / 2 ? self->tick - max / 2 : 0;
     zlistx_t *victims = zlistx_new();
     for (s_user_t *u = (s_user_t *)zhashx_first(self->users); u;
@@ -290,14 +287,12 @@ static void s_tg_call(shard_t *self, s_user_t *user, const char *method, json_t 
         return;
     }
     if (action->kind == FSM_A_EDIT || action->kind == FSM_A_SEND_VIDEO) {
-        if (action->message_id)
-            msg_set_int(call, F_MESSAGE_ID, action->message_id);
+        if (action->message_id) msg_set_int(call, F_MESSAGE_ID, action->message_id);
     }
     if (action->kind == FSM_A_SEND_VIDEO) {
         msg_set_str(call, F_MEDIA_URL, action->url);
         msg_set_str(call, F_MEDIA_KIND, "video");
-        if (action->fallback)
-            msg_set_str(call, F_LINK_TEXT, action->fallback);
+        if (action->fallback) msg_set_str(call, F_LINK_TEXT, action->fallback);
     }
     if (action->tag.kind != FSM_TAG_NONE)
         msg_set_corr(call, s_expect(self, P_TG, user->user_id, 0, action->tag));
@@ -323,19 +318,17 @@ static void s_execute(shard_t *self, s_user_t *user, bool *saved) {
                                   "text", a->text ? a->text : "", "parse_mode", "HTML",
                                   "link_preview_options", "is_disabled", 1);
             json_t *kb = s_keyboard(a->keyboard);
-            if (kb)
-                json_object_set_new(p, "reply_markup", kb);
+            if (kb) json_object_set_new(p, "reply_markup", kb);
             s_tg_call(self, user, "sendMessage", p, a->chat_id, (int)a->priority, a);
             break;
         }
         case FSM_A_EDIT: {
-            json_t *p = json_pack("{s:I, s:I, s:s, s:s, s:{s:b}}", "chat_id",
-                                  (json_int_t)a->chat_id, "message_id", (json_int_t)a->message_id,
-                                  "text", a->text ? a->text : "", "parse_mode", "HTML",
-                                  "link_preview_options", "is_disabled", 1);
+            json_t *p =
+                json_pack("{s:I, s:I, s:s, s:s, s:{s:b}}", "chat_id", (json_int_t)a->chat_id,
+                          "message_id", (json_int_t)a->message_id, "text", a->text ? a->text : "",
+                          "parse_mode", "HTML", "link_preview_options", "is_disabled", 1);
             json_t *kb = s_keyboard(a->keyboard);
-            if (kb)
-                json_object_set_new(p, "reply_markup", kb);
+            if (kb) json_object_set_new(p, "reply_markup", kb);
             s_tg_call(self, user, "editMessageText", p, a->chat_id, (int)a->priority, a);
             break;
         }
@@ -351,26 +344,24 @@ static void s_execute(shard_t *self, s_user_t *user, bool *saved) {
             break;
         }
         case FSM_A_SEND_VIDEO: {
-            json_t *p = json_pack("{s:I, s:s, s:s, s:b}", "chat_id", (json_int_t)a->chat_id,
-                                  "caption", a->text ? a->text : "", "parse_mode", "HTML",
-                                  "supports_streaming", 1);
+            json_t *p =
+                json_pack("{s:I, s:s, s:s, s:b}", "chat_id", (json_int_t)a->chat_id, "caption",
+                          a->text ? a->text : "", "parse_mode", "HTML", "supports_streaming", 1);
             json_t *kb = s_keyboard(a->keyboard);
-            if (kb)
-                json_object_set_new(p, "reply_markup", kb);
+            if (kb) json_object_set_new(p, "reply_markup", kb);
             s_tg_call(self, user, "sendVideo", p, a->chat_id, (int)a->priority, a);
             break;
         }
         case FSM_A_LEDGER: {
             msg_t *req = a->request;
             a->request = NULL;
-            if (!req)
-                break;
+            if (!req) break;
             log_debug("shard", "ledger request", "user_id=%lld kind=%s ticket=%u reply=%d",
                       (long long)user->user_id, msg_kind_name(msg_kind(req)), a->ticket,
                       a->wants_reply);
             if (a->wants_reply) {
-                msg_set_corr(req, s_expect(self, P_TICKET, user->user_id, a->ticket,
-                                           (fsm_tag_t){0}));
+                msg_set_corr(req,
+                             s_expect(self, P_TICKET, user->user_id, a->ticket, (fsm_tag_t){0}));
                 user->in_flight++;
             } else
                 msg_set_corr(req, s_expect(self, P_IGNORE, user->user_id, 0, (fsm_tag_t){0}));
@@ -387,8 +378,7 @@ static void s_execute(shard_t *self, s_user_t *user, bool *saved) {
                 user->in_flight++;
                 msg_send(&req, self->ledger);
             }
-            if (saved)
-                *saved = true;
+            if (saved) *saved = true;
             break;
         }
         }
@@ -441,8 +431,7 @@ static bool s_fsm_update(const tg_update_t *u, fsm_update_t *out) {
 }
 
 static void s_save_update(shard_t *self, s_user_t *user, int64_t update_id) {
-    if (update_id > user->session->last_update_id)
-        user->session->last_update_id = update_id;
+    if (update_id > user->session->last_update_id) user->session->last_update_id = update_id;
     msg_t *req = session_save_request(user->session, update_id);
     if (req) {
         msg_set_corr(req, s_expect(self, P_SAVE, user->user_id, 0, (fsm_tag_t){0}));
@@ -469,8 +458,8 @@ static void s_handle_update(shard_t *self, s_user_t *user, const tg_update_t *u)
             msg_set_corr(req, s_expect(self, P_IGNORE, user->user_id, 0, (fsm_tag_t){0}));
             msg_send(&req, self->ledger);
         } else if (u->kind == TG_UPDATE_PRE_CHECKOUT) {
-            json_t *p = json_pack("{s:s, s:b, s:s}", "pre_checkout_query_id", u->query_id, "ok",
-                                  0, "error_message", "Payments are not available yet.");
+            json_t *p = json_pack("{s:s, s:b, s:s}", "pre_checkout_query_id", u->query_id, "ok", 0,
+                                  "error_message", "Payments are not available yet.");
             fsm_action_t none = {.kind = FSM_A_ANSWER};
             s_tg_call(self, user, "answerPreCheckoutQuery", p, 0, 0, &none);
         } else if (u->kind == TG_UPDATE_PAYMENT)
@@ -486,8 +475,7 @@ static void s_handle_update(shard_t *self, s_user_t *user, const tg_update_t *u)
               session_state_name(user->session->state));
     fsm_step(user->session, &ev, s_now(self), self->args->fsm, self->actions);
     s_execute(self, user, &saved);
-    if (!saved)
-        s_save_update(self, user, u->update_id);
+    if (!saved) s_save_update(self, user, u->update_id);
 }
 
 static void s_handle_job(shard_t *self, s_user_t *user, const msg_t *msg) {
@@ -507,8 +495,7 @@ static void s_handle_job(shard_t *self, s_user_t *user, const msg_t *msg) {
     job->result_url = msg_has(msg, F_RESULT_URL) ? msg_str(msg, F_RESULT_URL) : NULL;
     job->status_message_id = msg_int(msg, F_MESSAGE_ID);
     if (job->state == JOB_UNKNOWN) {
-        log_warn("shard", "job event with an unknown state", "job_id=%lld",
-                 (long long)job->job_id);
+        log_warn("shard", "job event with an unknown state", "job_id=%lld", (long long)job->job_id);
         return;
     }
     fsm_step(user->session, &ev, s_now(self), self->args->fsm, self->actions);
@@ -532,11 +519,9 @@ static void s_drive(shard_t *self, s_user_t *user) {
     while (user->in_flight == 0 && user->head) {
         s_event_t *ev = user->head;
         user->head = ev->next;
-        if (!user->head)
-            user->tail = NULL;
+        if (!user->head) user->tail = NULL;
         actor_queue_add(self->actor, -1);
-        if (ev->kind == EV_UPDATE && !user->reply_from_us)
-            user->reply_from_us = ev->at_us;
+        if (ev->kind == EV_UPDATE && !user->reply_from_us) user->reply_from_us = ev->at_us;
         if (ev->kind == EV_UPDATE)
             s_handle_update(self, user, tg_batch_get(ev->batch, 0));
         else if (ev->kind == EV_JOB)
@@ -647,8 +632,7 @@ static int s_on_ledger(actor_t *actor, zsock_t *sock, void *arg) {
     shard_t *self = (shard_t *)arg;
     msg_err_t err;
     msg_t *reply = msg_recv(sock, &err);
-    if (!reply)
-        return 0;
+    if (!reply) return 0;
     s_pending_t *p = s_take(self, msg_corr(reply));
     if (!p) {
         msg_destroy(&reply);
@@ -665,8 +649,7 @@ static int s_on_ledger(actor_t *actor, zsock_t *sock, void *arg) {
         for (size_t i = 0; i < msg_len(reply, F_JOBS); i++) {
             const msg_t *row = msg_row(reply, F_JOBS, i);
             int64_t user_id = msg_int(row, F_USER_ID);
-            if (user_id % self->args->count != self->args->index)
-                continue;
+            if (user_id % self->args->count != self->args->index) continue;
             msg_t *ev_msg = msg_new(MSG_K_JOB_EVENT, 0);
             msg_set_int(ev_msg, F_JOB_ID, msg_int(row, F_JOB_ID));
             msg_set_int(ev_msg, F_USER_ID, user_id);
@@ -714,8 +697,7 @@ static int s_on_notifier(actor_t *actor, zsock_t *sock, void *arg) {
     shard_t *self = (shard_t *)arg;
     msg_err_t err;
     msg_t *result = msg_recv(sock, &err);
-    if (!result)
-        return 0;
+    if (!result) return 0;
     s_pending_t *p = s_take(self, msg_corr(result));
     s_user_t *user = p ? s_user_find(self, p->user_id) : NULL;
     if (user && user->session) {

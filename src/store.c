@@ -120,8 +120,8 @@ store_t *store_open(const char *path, int sync, char *err, size_t err_size) {
     pthread_once(&s_sqlite_once, s_sqlite_init);
     store_t *self = (store_t *)calloc(1, sizeof(store_t));
     assert(self);
-    int rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                                  SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, err_size, "cannot open %s: %s", path,
                  self->db ? sqlite3_errmsg(self->db) : sqlite3_errstr(rc));
@@ -159,8 +159,8 @@ store_t *store_open(const char *path, int sync, char *err, size_t err_size) {
         snprintf(bump, sizeof bump, "PRAGMA user_version=%d", version + 1);
         if (s_exec(self, "BEGIN IMMEDIATE") || s_exec(self, s_migrations[version]) ||
             s_exec(self, bump) || s_exec(self, "COMMIT")) {
-            snprintf(err, err_size, "migration %d→%d of %s failed: %s", version, version + 1,
-                     path, sqlite3_errmsg(self->db));
+            snprintf(err, err_size, "migration %d→%d of %s failed: %s", version, version + 1, path,
+                     sqlite3_errmsg(self->db));
             s_exec(self, "ROLLBACK");
             store_destroy(&self);
             return NULL;
@@ -169,8 +169,7 @@ store_t *store_open(const char *path, int sync, char *err, size_t err_size) {
     for (int i = 0; i < S_COUNT_; i++) {
         if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->stmt[i],
                                NULL) != SQLITE_OK) {
-            snprintf(err, err_size, "cannot prepare statement %d: %s", i,
-                     sqlite3_errmsg(self->db));
+            snprintf(err, err_size, "cannot prepare statement %d: %s", i, sqlite3_errmsg(self->db));
             store_destroy(&self);
             return NULL;
         }
@@ -181,12 +180,10 @@ store_t *store_open(const char *path, int sync, char *err, size_t err_size) {
 void store_destroy(store_t **self_p) {
     assert(self_p);
     store_t *self = *self_p;
-    if (!self)
-        return;
+    if (!self) return;
     for (int i = 0; i < S_COUNT_; i++)
         sqlite3_finalize(self->stmt[i]);
-    if (self->db)
-        sqlite3_close(self->db);
+    if (self->db) sqlite3_close(self->db);
     free(self);
     *self_p = NULL;
 }
@@ -205,14 +202,12 @@ int store_commit(store_t *self) {
 }
 
 void store_rollback(store_t *self) {
-    if (!sqlite3_get_autocommit(self->db))
-        s_exec(self, "ROLLBACK");
+    if (!sqlite3_get_autocommit(self->db)) s_exec(self, "ROLLBACK");
 }
 
 int store_recover(store_t *self, store_recovery_t *counts) {
     memset(counts, 0, sizeof *counts);
-    if (store_begin(self))
-        return -1;
+    if (store_begin(self)) return -1;
     sqlite3_stmt *stmt = store_stmt(self, S_RECOVER_RUNNING);
     if (sqlite3_step(stmt) != SQLITE_DONE) {
         sqlite3_reset(stmt);
@@ -223,12 +218,10 @@ int store_recover(store_t *self, store_recovery_t *counts) {
     sqlite3_reset(stmt);
     stmt = store_stmt(self, S_COUNT_STATE);
     sqlite3_bind_text(stmt, 1, "submitted", -1, SQLITE_STATIC);
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        counts->submitted = sqlite3_column_int64(stmt, 0);
+    if (sqlite3_step(stmt) == SQLITE_ROW) counts->submitted = sqlite3_column_int64(stmt, 0);
     sqlite3_reset(stmt);
     sqlite3_bind_text(stmt, 1, "succeeded", -1, SQLITE_STATIC);
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        counts->to_deliver = sqlite3_column_int64(stmt, 0);
+    if (sqlite3_step(stmt) == SQLITE_ROW) counts->to_deliver = sqlite3_column_int64(stmt, 0);
     sqlite3_reset(stmt);
     return store_commit(self);
 }

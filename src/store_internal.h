@@ -47,7 +47,7 @@
                   " AND next_at_ms <= ?2 ORDER BY job_id LIMIT ?3) RETURNING " STORE_JOB_COLS)     \
     S(JOB_SUBMIT, "UPDATE jobs SET state = 'submitted', task_id = ?2, updated_ms = ?3"             \
                   " WHERE job_id = ?1")                                                            \
-    S(JOB_STATUS_MSG, "UPDATE jobs SET status_msg = ?2 WHERE job_id = ?1")                          \
+    S(JOB_STATUS_MSG, "UPDATE jobs SET status_msg = ?2 WHERE job_id = ?1")                         \
     S(JOBS_EXPIRED, "SELECT job_id FROM jobs WHERE state = 'queued' AND updated_ms < ?1"           \
                     " ORDER BY job_id LIMIT ?2")                                                   \
     S(KEY_SAVE, "INSERT INTO api_keys (fingerprint, health, cooldown_until, updated_ms)"           \
@@ -80,7 +80,7 @@
                 " SET value = max(value, excluded.value)")                                         \
     S(KV_GET, "SELECT value FROM kv WHERE key = ?1")                                               \
     S(RECOVER_RUNNING, "UPDATE jobs SET state = 'queued', key_id = NULL, progress = NULL"          \
-                       " WHERE state = 'running'")  \
+                       " WHERE state = 'running'")                                                 \
     S(COUNT_STATE, "SELECT count(*) FROM jobs WHERE state = ?1")
 
 typedef enum {

@@ -17,8 +17,8 @@
 #include "job.h"
 #include "ledger.h"
 
-#define S_MAX_PRICE   1000000        //  credits per generation
-#define S_MAX_CREDITS 1000000000LL   //  per payment or adjustment
+#define S_MAX_PRICE   1000000      //  credits per generation
+#define S_MAX_CREDITS 1000000000LL //  per payment or adjustment
 #define S_MAX_BALANCE 1000000000000LL
 #define S_MINUTE_MS   60000
 
@@ -42,7 +42,7 @@ typedef msg_t *(s_handler_fn)(s_ctx_t *ctx);
 static const struct s_op {
     s_handler_fn *fn;
     bool writes;
-} *s_op_for(int kind);
+} * s_op_for(int kind);
 
 static msg_t *s_error(s_ctx_t *ctx, ledger_err_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -58,8 +58,7 @@ static void s_job_row(msg_t *row, sqlite3_stmt *stmt);
 static msg_t *s_ok(s_ctx_t *ctx, bool duplicate);
 static void s_bind_opt_str(sqlite3_stmt *stmt, int col, const msg_t *req, msg_field_t field);
 
-msg_t *store_apply(store_t *self, const msg_t *req, const store_limits_t *limits,
-                   int64_t now_ms) {
+msg_t *store_apply(store_t *self, const msg_t *req, const store_limits_t *limits, int64_t now_ms) {
     s_ctx_t ctx = {self, req, limits, now_ms};
     const struct s_op *op = s_op_for(msg_kind(req));
     if (!op)
@@ -68,17 +67,17 @@ msg_t *store_apply(store_t *self, const msg_t *req, const store_limits_t *limits
     int changes = sqlite3_total_changes(self->db);
     msg_t *reply = op->fn(&ctx);
     if (msg_kind(reply) == MSG_K_ERROR &&
-        (msg_int(reply, F_CODE) == LEDGER_E_INTERNAL ||
-         sqlite3_total_changes(self->db) != changes))
+        (msg_int(reply, F_CODE) == LEDGER_E_INTERNAL || sqlite3_total_changes(self->db) != changes))
         self->poisoned = true;
+    //  the reply is built on the heap; ctx only lends it the request
+    // cppcheck-suppress returnDanglingLifetime
     return reply;
 }
 
 msg_t *store_apply_alone(store_t *self, const msg_t *req, const store_limits_t *limits,
                          int64_t now_ms) {
     s_ctx_t ctx = {self, req, limits, now_ms};
-    if (store_begin(self))
-        return s_sql_error(&ctx, "begin");
+    if (store_begin(self)) return s_sql_error(&ctx, "begin");
     msg_t *reply = store_apply(self, req, limits, now_ms);
     if (msg_kind(reply) == MSG_K_ERROR)
         store_rollback(self);
@@ -113,12 +112,10 @@ static msg_t *s_user_reply(s_ctx_t *ctx, int64_t user_id, bool created) {
 static msg_t *s_user_touch(s_ctx_t *ctx) {
     const msg_t *req = ctx->req;
     int64_t user_id = msg_int(req, F_USER_ID);
-    if (user_id <= 0)
-        return s_error(ctx, LEDGER_E_BAD_REQUEST, "user_id must be positive");
+    if (user_id <= 0) return s_error(ctx, LEDGER_E_BAD_REQUEST, "user_id must be positive");
     int64_t balance, held;
     int found = s_user(ctx->store, user_id, &balance, &held);
-    if (found < 0)
-        return s_sql_error(ctx, "user_get");
+    if (found < 0) return s_sql_error(ctx, "user_get");
     store_stmt_id_t id = found ? S_USER_PROFILE : S_USER_INSERT;
     sqlite3_stmt *stmt = store_stmt(ctx->store, id);
     sqlite3_bind_int64(stmt, 1, user_id);
@@ -126,13 +123,11 @@ static msg_t *s_user_touch(s_ctx_t *ctx) {
     s_bind_opt_str(stmt, 3, req, F_FIRST_NAME);
     s_bind_opt_str(stmt, 4, req, F_USERNAME);
     sqlite3_bind_int64(stmt, 5, ctx->now);
-    if (s_step(ctx->store, id, stmt))
-        return s_sql_error(ctx, "user_touch");
+    if (s_step(ctx->store, id, stmt)) return s_sql_error(ctx, "user_touch");
     if (!found && ctx->limits->free_credits > 0) {
         char ref[64];
         snprintf(ref, sizeof ref, "grant:%lld", (long long)user_id);
-        if (s_move(ctx, user_id, "grant", ctx->limits->free_credits, 0, 0, 0, ref,
-                   "free credits"))
+        if (s_move(ctx, user_id, "grant", ctx->limits->free_credits, 0, 0, 0, ref, "free credits"))
             return s_sql_error(ctx, "grant");
     }
     return s_user_reply(ctx, user_id, !found);
@@ -148,8 +143,7 @@ static msg_t *s_user_blocked(s_ctx_t *ctx) {
     sqlite3_bind_int64(stmt, 1, user_id);
     sqlite3_bind_int(stmt, 2, msg_bool(ctx->req, F_BLOCKED));
     sqlite3_bind_int64(stmt, 3, ctx->now);
-    if (s_step(ctx->store, S_USER_BLOCK, stmt))
-        return s_sql_error(ctx, "user_blocked");
+    if (s_step(ctx->store, S_USER_BLOCK, stmt)) return s_sql_error(ctx, "user_blocked");
     if (sqlite3_changes(ctx->store->db) == 0)
         return s_error(ctx, LEDGER_E_NOT_FOUND, "user %lld not found", (long long)user_id);
     return s_ok(ctx, false);
@@ -183,8 +177,7 @@ static msg_t *s_order_place(s_ctx_t *ctx) {
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && n < STORE_ORDER_MAX)
         job_ids[n++] = sqlite3_column_int64(stmt, 0);
     sqlite3_reset(stmt);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return s_sql_error(ctx, "order_jobs");
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return s_sql_error(ctx, "order_jobs");
 
     //  the user and both limits in one query
     stmt = store_stmt(ctx->store, S_ORDER_CHECK);
@@ -200,9 +193,9 @@ static msg_t *s_order_place(s_ctx_t *ctx) {
     }
     sqlite3_reset(stmt);
     if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? s_error(ctx, LEDGER_E_NOT_FOUND, "user %lld not found",
-                                           (long long)user_id)
-                                 : s_sql_error(ctx, "order_check");
+        return rc == SQLITE_DONE
+                   ? s_error(ctx, LEDGER_E_NOT_FOUND, "user %lld not found", (long long)user_id)
+                   : s_sql_error(ctx, "order_check");
     bool duplicate = n > 0;
     if (!duplicate) {
         if (active + count > ctx->limits->limit_active)
@@ -228,8 +221,7 @@ static msg_t *s_order_place(s_ctx_t *ctx) {
             s_bind_opt_str(stmt, 6, req, F_PARAMS);
             sqlite3_bind_int64(stmt, 7, price);
             sqlite3_bind_int64(stmt, 8, ctx->now);
-            if (s_step(ctx->store, S_JOB_INSERT, stmt))
-                return s_sql_error(ctx, "job_insert");
+            if (s_step(ctx->store, S_JOB_INSERT, stmt)) return s_sql_error(ctx, "job_insert");
             job_ids[n] = sqlite3_last_insert_rowid(ctx->store->db);
             char ref[64];
             snprintf(ref, sizeof ref, "hold:%lld", (long long)job_ids[n]);
@@ -240,8 +232,7 @@ static msg_t *s_order_place(s_ctx_t *ctx) {
         balance -= cost;
         held += cost;
     }
-    if (msg_has(req, F_SESSION) && s_save_session(ctx))
-        return s_sql_error(ctx, "session_save");
+    if (msg_has(req, F_SESSION) && s_save_session(ctx)) return s_sql_error(ctx, "session_save");
     msg_t *reply = msg_new(MSG_K_ORDER, msg_corr(req));
     msg_set_ints(reply, F_JOB_IDS, job_ids, n);
     msg_set_bool(reply, F_DUPLICATE, duplicate);
@@ -278,8 +269,7 @@ static msg_t *s_jobs_claim(s_ctx_t *ctx) {
 static msg_t *s_job_for(s_ctx_t *ctx, s_job_t *job) {
     int64_t job_id = msg_int(ctx->req, F_JOB_ID);
     int rc = s_job_load(ctx->store, job_id, job);
-    if (rc < 0)
-        return s_sql_error(ctx, "job_get");
+    if (rc < 0) return s_sql_error(ctx, "job_get");
     if (!job->found)
         return s_error(ctx, LEDGER_E_NOT_FOUND, "job %lld not found", (long long)job_id);
     return NULL;
@@ -293,42 +283,36 @@ static msg_t *s_bad_state(s_ctx_t *ctx, const s_job_t *job) {
 static msg_t *s_job_submitted(s_ctx_t *ctx) {
     s_job_t job;
     msg_t *reply = s_job_for(ctx, &job);
-    if (reply)
-        return reply;
+    if (reply) return reply;
     const char *task_id = msg_str(ctx->req, F_TASK_ID);
-    if (!*task_id)
-        return s_error(ctx, LEDGER_E_BAD_REQUEST, "task_id must not be empty");
+    if (!*task_id) return s_error(ctx, LEDGER_E_BAD_REQUEST, "task_id must not be empty");
     if (msg_has(ctx->req, F_KEY_ID) && strcmp(msg_str(ctx->req, F_KEY_ID), job.key_id) != 0)
         return s_error(ctx, LEDGER_E_BAD_STATE, "job %lld is claimed by another key",
                        (long long)job.job_id);
-    if (job.state == JOB_SUBMITTED && strcmp(job.task_id, task_id) == 0)
-        return s_ok(ctx, true);
-    if (job.state != JOB_RUNNING)
-        return s_bad_state(ctx, &job);
+    if (job.state == JOB_SUBMITTED && strcmp(job.task_id, task_id) == 0) return s_ok(ctx, true);
+    if (job.state != JOB_RUNNING) return s_bad_state(ctx, &job);
     sqlite3_stmt *stmt = store_stmt(ctx->store, S_JOB_SUBMIT);
     sqlite3_bind_int64(stmt, 1, job.job_id);
     sqlite3_bind_text(stmt, 2, task_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 3, ctx->now);
     return s_step(ctx->store, S_JOB_SUBMIT, stmt) ? s_sql_error(ctx, "job_submitted")
-                                                   : s_ok(ctx, false);
+                                                  : s_ok(ctx, false);
 }
 
 static msg_t *s_job_progress(s_ctx_t *ctx) {
     s_job_t job;
     msg_t *reply = s_job_for(ctx, &job);
-    if (reply)
-        return reply;
+    if (reply) return reply;
     int64_t progress = msg_int(ctx->req, F_PROGRESS);
     if (progress < 0 || progress > 100)
         return s_error(ctx, LEDGER_E_BAD_REQUEST, "progress must be 0..100");
-    if (job.state != JOB_RUNNING && job.state != JOB_SUBMITTED)
-        return s_bad_state(ctx, &job);
+    if (job.state != JOB_RUNNING && job.state != JOB_SUBMITTED) return s_bad_state(ctx, &job);
     sqlite3_stmt *stmt = store_stmt(ctx->store, S_JOB_PROGRESS);
     sqlite3_bind_int64(stmt, 1, job.job_id);
     sqlite3_bind_int64(stmt, 2, progress);
     sqlite3_bind_int64(stmt, 3, ctx->now);
     return s_step(ctx->store, S_JOB_PROGRESS, stmt) ? s_sql_error(ctx, "job_progress")
-                                                     : s_ok(ctx, false);
+                                                    : s_ok(ctx, false);
 }
 
 //  The Telegram message that shows the job's status, for later edits.
@@ -336,8 +320,7 @@ static msg_t *s_job_status_msg(s_ctx_t *ctx) {
     sqlite3_stmt *stmt = store_stmt(ctx->store, S_JOB_STATUS_MSG);
     sqlite3_bind_int64(stmt, 1, msg_int(ctx->req, F_JOB_ID));
     sqlite3_bind_int64(stmt, 2, msg_int(ctx->req, F_MESSAGE_ID));
-    if (s_step(ctx->store, S_JOB_STATUS_MSG, stmt))
-        return s_sql_error(ctx, "job_status_msg");
+    if (s_step(ctx->store, S_JOB_STATUS_MSG, stmt)) return s_sql_error(ctx, "job_status_msg");
     if (sqlite3_changes(ctx->store->db) == 0)
         return s_error(ctx, LEDGER_E_NOT_FOUND, "job %lld not found",
                        (long long)msg_int(ctx->req, F_JOB_ID));
@@ -350,13 +333,11 @@ static msg_t *s_job_status_msg(s_ctx_t *ctx) {
 static msg_t *s_job_retry(s_ctx_t *ctx) {
     s_job_t job;
     msg_t *reply = s_job_for(ctx, &job);
-    if (reply)
-        return reply;
+    if (reply) return reply;
     int64_t counted = msg_has(ctx->req, F_ATTEMPTS) ? msg_int(ctx->req, F_ATTEMPTS) : 1;
     if (counted < 0 || counted > 1)
         return s_error(ctx, LEDGER_E_BAD_REQUEST, "attempts must be 0 or 1");
-    if (job.state != JOB_RUNNING && job.state != JOB_SUBMITTED)
-        return s_bad_state(ctx, &job);
+    if (job.state != JOB_RUNNING && job.state != JOB_SUBMITTED) return s_bad_state(ctx, &job);
     sqlite3_stmt *stmt = store_stmt(ctx->store, S_JOB_REQUEUE);
     sqlite3_bind_int64(stmt, 1, job.job_id);
     sqlite3_bind_int64(stmt, 2, msg_int(ctx->req, F_AT_MS));
@@ -365,25 +346,21 @@ static msg_t *s_job_retry(s_ctx_t *ctx) {
     s_bind_opt_str(stmt, 5, ctx->req, F_ERR_DETAIL);
     sqlite3_bind_int64(stmt, 6, ctx->now);
     return s_step(ctx->store, S_JOB_REQUEUE, stmt) ? s_sql_error(ctx, "job_retry")
-                                                    : s_ok(ctx, false);
+                                                   : s_ok(ctx, false);
 }
 
 //  Capture: the held price is spent. Exactly once per job.
 static msg_t *s_job_succeeded(s_ctx_t *ctx) {
     s_job_t job;
     msg_t *reply = s_job_for(ctx, &job);
-    if (reply)
-        return reply;
-    if (job.state == JOB_SUCCEEDED || job.state == JOB_DELIVERED)
-        return s_ok(ctx, true);
-    if (job.state != JOB_RUNNING && job.state != JOB_SUBMITTED)
-        return s_bad_state(ctx, &job);
+    if (reply) return reply;
+    if (job.state == JOB_SUCCEEDED || job.state == JOB_DELIVERED) return s_ok(ctx, true);
+    if (job.state != JOB_RUNNING && job.state != JOB_SUBMITTED) return s_bad_state(ctx, &job);
     sqlite3_stmt *stmt = store_stmt(ctx->store, S_JOB_SUCCEED);
     sqlite3_bind_int64(stmt, 1, job.job_id);
     s_bind_opt_str(stmt, 2, ctx->req, F_RESULT_URL);
     sqlite3_bind_int64(stmt, 3, ctx->now);
-    if (s_step(ctx->store, S_JOB_SUCCEED, stmt))
-        return s_sql_error(ctx, "job_succeeded");
+    if (s_step(ctx->store, S_JOB_SUCCEED, stmt)) return s_sql_error(ctx, "job_succeeded");
     char ref[64];
     snprintf(ref, sizeof ref, "capture:%lld", (long long)job.job_id);
     if (s_move(ctx, job.user_id, "capture", 0, -job.price, job.job_id, 0, ref, NULL))
@@ -399,8 +376,7 @@ static msg_t *s_job_release(s_ctx_t *ctx, s_job_t *job, job_state_t to) {
     s_bind_opt_str(stmt, 3, ctx->req, F_ERR_CLASS);
     s_bind_opt_str(stmt, 4, ctx->req, F_ERR_DETAIL);
     sqlite3_bind_int64(stmt, 5, ctx->now);
-    if (s_step(ctx->store, S_JOB_END, stmt))
-        return s_sql_error(ctx, "job_end");
+    if (s_step(ctx->store, S_JOB_END, stmt)) return s_sql_error(ctx, "job_end");
     char ref[64];
     snprintf(ref, sizeof ref, "release:%lld", (long long)job->job_id);
     if (s_move(ctx, job->user_id, "release", job->price, -job->price, job->job_id, 0, ref,
@@ -412,12 +388,9 @@ static msg_t *s_job_release(s_ctx_t *ctx, s_job_t *job, job_state_t to) {
 static msg_t *s_job_failed(s_ctx_t *ctx) {
     s_job_t job;
     msg_t *reply = s_job_for(ctx, &job);
-    if (reply)
-        return reply;
-    if (job.state == JOB_FAILED)
-        return s_ok(ctx, true);
-    if (!job_state_holds(job.state))
-        return s_bad_state(ctx, &job);
+    if (reply) return reply;
+    if (job.state == JOB_FAILED) return s_ok(ctx, true);
+    if (!job_state_holds(job.state)) return s_bad_state(ctx, &job);
     return s_job_release(ctx, &job, JOB_FAILED);
 }
 
@@ -426,32 +399,26 @@ static msg_t *s_job_failed(s_ctx_t *ctx) {
 static msg_t *s_job_cancel(s_ctx_t *ctx) {
     s_job_t job;
     msg_t *reply = s_job_for(ctx, &job);
-    if (reply)
-        return reply;
+    if (reply) return reply;
     if (job.user_id != msg_int(ctx->req, F_USER_ID))
         return s_error(ctx, LEDGER_E_NOT_FOUND, "job %lld not found", (long long)job.job_id);
-    if (job.state == JOB_CANCELLED)
-        return s_ok(ctx, true);
-    if (job.state != JOB_QUEUED)
-        return s_bad_state(ctx, &job);
+    if (job.state == JOB_CANCELLED) return s_ok(ctx, true);
+    if (job.state != JOB_QUEUED) return s_bad_state(ctx, &job);
     return s_job_release(ctx, &job, JOB_CANCELLED);
 }
 
 static msg_t *s_job_delivered(s_ctx_t *ctx) {
     s_job_t job;
     msg_t *reply = s_job_for(ctx, &job);
-    if (reply)
-        return reply;
-    if (job.state == JOB_DELIVERED)
-        return s_ok(ctx, true);
-    if (job.state != JOB_SUCCEEDED)
-        return s_bad_state(ctx, &job);
+    if (reply) return reply;
+    if (job.state == JOB_DELIVERED) return s_ok(ctx, true);
+    if (job.state != JOB_SUCCEEDED) return s_bad_state(ctx, &job);
     sqlite3_stmt *stmt = store_stmt(ctx->store, S_JOB_END);
     sqlite3_bind_int64(stmt, 1, job.job_id);
     sqlite3_bind_text(stmt, 2, "delivered", -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 5, ctx->now);
     return s_step(ctx->store, S_JOB_END, stmt) ? s_sql_error(ctx, "job_delivered")
-                                                : s_ok(ctx, false);
+                                               : s_ok(ctx, false);
 }
 
 //  Rows until the list is done or the reply nears the frame limit (a read:
@@ -475,8 +442,7 @@ static msg_t *s_jobs_expire(s_ctx_t *ctx) {
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && n < STORE_CLAIM_MAX)
         ids[n++] = sqlite3_column_int64(stmt, 0);
     sqlite3_reset(stmt);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return s_sql_error(ctx, "jobs_expired");
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return s_sql_error(ctx, "jobs_expired");
     msg_t *reply = msg_new(MSG_K_JOB_LIST, msg_corr(ctx->req));
     for (size_t i = 0; i < n; i++) {
         s_job_t job;
@@ -493,8 +459,7 @@ static msg_t *s_jobs_expire(s_ctx_t *ctx) {
         }
         stmt = store_stmt(ctx->store, S_JOB_GET);
         sqlite3_bind_int64(stmt, 1, ids[i]);
-        if (sqlite3_step(stmt) == SQLITE_ROW)
-            s_job_row(msg_add_row(reply, F_JOBS), stmt);
+        if (sqlite3_step(stmt) == SQLITE_ROW) s_job_row(msg_add_row(reply, F_JOBS), stmt);
         sqlite3_reset(stmt);
     }
     return reply;
@@ -509,7 +474,7 @@ static msg_t *s_key_health_save(s_ctx_t *ctx) {
     sqlite3_bind_int64(stmt, 3, msg_int(ctx->req, F_AT_MS));
     sqlite3_bind_int64(stmt, 4, ctx->now);
     return s_step(ctx->store, S_KEY_SAVE, stmt) ? s_sql_error(ctx, "key_health_save")
-                                                 : s_ok(ctx, false);
+                                                : s_ok(ctx, false);
 }
 
 static msg_t *s_key_health_load(s_ctx_t *ctx) {
@@ -539,8 +504,7 @@ static msg_t *s_job_list_reply(s_ctx_t *ctx, sqlite3_stmt *stmt, const char *wha
         for (int col = 0; col < sqlite3_column_count(stmt); col++)
             bytes += (size_t)sqlite3_column_bytes(stmt, col) + 16;
     }
-    if (bytes >= STORE_LIST_BYTES)
-        rc = SQLITE_DONE;
+    if (bytes >= STORE_LIST_BYTES) rc = SQLITE_DONE;
     sqlite3_reset(stmt);
     if (rc != SQLITE_DONE) {
         msg_destroy(&reply);
@@ -630,16 +594,14 @@ static msg_t *s_payment_credit(s_ctx_t *ctx) {
     int64_t balance, held;
     int found = s_user(ctx->store, user_id, &balance, &held);
     if (found <= 0)
-        return found < 0 ? s_sql_error(ctx, "user_get")
-                         : s_error(ctx, LEDGER_E_NOT_FOUND, "user %lld not found",
-                                   (long long)user_id);
+        return found < 0
+                   ? s_sql_error(ctx, "user_get")
+                   : s_error(ctx, LEDGER_E_NOT_FOUND, "user %lld not found", (long long)user_id);
     char ref[MSG_MAX_NAME + 64];
     snprintf(ref, sizeof ref, "pay:%s:%s", msg_str(req, F_PROVIDER), msg_str(req, F_CHARGE_ID));
     int exists = s_ref_exists(ctx->store, ref);
-    if (exists < 0)
-        return s_sql_error(ctx, "entry_by_ref");
-    if (exists)
-        return s_ok(ctx, true);
+    if (exists < 0) return s_sql_error(ctx, "entry_by_ref");
+    if (exists) return s_ok(ctx, true);
     if (balance + credits > S_MAX_BALANCE)
         return s_error(ctx, LEDGER_E_BAD_REQUEST, "balance would exceed %lld", S_MAX_BALANCE);
     sqlite3_stmt *stmt = store_stmt(ctx->store, S_PAYMENT_INSERT);
@@ -669,20 +631,18 @@ static msg_t *s_admin_adjust(s_ctx_t *ctx) {
     char ref[MSG_MAX_NAME + 8];
     snprintf(ref, sizeof ref, "adj:%s", msg_str(req, F_REF));
     int exists = s_ref_exists(ctx->store, ref);
-    if (exists < 0)
-        return s_sql_error(ctx, "entry_by_ref");
-    if (exists)
-        return s_ok(ctx, true);
+    if (exists < 0) return s_sql_error(ctx, "entry_by_ref");
+    if (exists) return s_ok(ctx, true);
     int64_t balance, held;
     int found = s_user(ctx->store, user_id, &balance, &held);
     if (found <= 0)
-        return found < 0 ? s_sql_error(ctx, "user_get")
-                         : s_error(ctx, LEDGER_E_NOT_FOUND, "user %lld not found",
-                                   (long long)user_id);
+        return found < 0
+                   ? s_sql_error(ctx, "user_get")
+                   : s_error(ctx, LEDGER_E_NOT_FOUND, "user %lld not found", (long long)user_id);
     if (balance + delta < 0) {
-        msg_t *reply = s_error(ctx, LEDGER_E_INSUFFICIENT_CREDITS,
-                               "balance %lld can't go down by %lld", (long long)balance,
-                               (long long)-delta);
+        msg_t *reply =
+            s_error(ctx, LEDGER_E_INSUFFICIENT_CREDITS, "balance %lld can't go down by %lld",
+                    (long long)balance, (long long)-delta);
         msg_set_int(reply, F_SHORTFALL, -(balance + delta));
         return reply;
     }
@@ -703,8 +663,7 @@ static int s_save_session(s_ctx_t *ctx) {
                       SQLITE_STATIC);
     sqlite3_bind_blob(stmt, 3, msg_bin(req, F_SESSION) ? msg_bin(req, F_SESSION) : "",
                       (int)msg_len(req, F_SESSION), SQLITE_STATIC);
-    if (msg_has(req, F_UPDATE_ID))
-        sqlite3_bind_int64(stmt, 4, msg_int(req, F_UPDATE_ID));
+    if (msg_has(req, F_UPDATE_ID)) sqlite3_bind_int64(stmt, 4, msg_int(req, F_UPDATE_ID));
     sqlite3_bind_int64(stmt, 5, ctx->now);
     return s_step(ctx->store, S_SESSION_UPSERT, stmt);
 }
@@ -744,7 +703,7 @@ static msg_t *s_offset_save(s_ctx_t *ctx) {
     sqlite3_bind_text(stmt, 1, "tg_offset", -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 2, msg_int(ctx->req, F_OFFSET));
     return s_step(ctx->store, S_KV_RAISE, stmt) ? s_sql_error(ctx, "offset_save")
-                                                 : s_ok(ctx, false);
+                                                : s_ok(ctx, false);
 }
 
 static msg_t *s_offset_load(s_ctx_t *ctx) {
@@ -753,8 +712,7 @@ static msg_t *s_offset_load(s_ctx_t *ctx) {
     int rc = sqlite3_step(stmt);
     int64_t offset = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
     sqlite3_reset(stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return s_sql_error(ctx, "offset_load");
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return s_sql_error(ctx, "offset_load");
     msg_t *reply = msg_new(MSG_K_OFFSET_DATA, msg_corr(ctx->req));
     msg_set_int(reply, F_OFFSET, offset);
     return reply;
@@ -791,8 +749,7 @@ static const struct s_op s_ops[MSG_K_COUNT_] = {
 };
 
 static const struct s_op *s_op_for(int kind) {
-    if (kind <= MSG_K_NONE || kind >= MSG_K_COUNT_ || !s_ops[kind].fn)
-        return NULL;
+    if (kind <= MSG_K_NONE || kind >= MSG_K_COUNT_ || !s_ops[kind].fn) return NULL;
     return &s_ops[kind];
 }
 
@@ -846,23 +803,18 @@ static int s_move(s_ctx_t *ctx, int64_t user_id, const char *kind, int64_t d_bal
     sqlite3_bind_text(stmt, 2, kind, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 3, d_balance);
     sqlite3_bind_int64(stmt, 4, d_held);
-    if (job_id)
-        sqlite3_bind_int64(stmt, 5, job_id);
-    if (payment_id)
-        sqlite3_bind_int64(stmt, 6, payment_id);
+    if (job_id) sqlite3_bind_int64(stmt, 5, job_id);
+    if (payment_id) sqlite3_bind_int64(stmt, 6, payment_id);
     sqlite3_bind_text(stmt, 7, ref, -1, SQLITE_STATIC);
-    if (reason)
-        sqlite3_bind_text(stmt, 8, reason, -1, SQLITE_STATIC);
+    if (reason) sqlite3_bind_text(stmt, 8, reason, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 9, ctx->now);
-    if (s_step(ctx->store, S_ENTRY_INSERT, stmt))
-        return -1;
+    if (s_step(ctx->store, S_ENTRY_INSERT, stmt)) return -1;
     stmt = store_stmt(ctx->store, S_USER_MOVE);
     sqlite3_bind_int64(stmt, 1, user_id);
     sqlite3_bind_int64(stmt, 2, d_balance);
     sqlite3_bind_int64(stmt, 3, d_held);
     sqlite3_bind_int64(stmt, 4, ctx->now);
-    if (s_step(ctx->store, S_USER_MOVE, stmt))
-        return -1;
+    if (s_step(ctx->store, S_USER_MOVE, stmt)) return -1;
     return sqlite3_changes(ctx->store->db) == 1 ? 0 : -1;
 }
 
@@ -904,8 +856,7 @@ static void s_row_str(msg_t *row, msg_field_t field, sqlite3_stmt *stmt, int col
 
 //  Columns in STORE_JOB_COLS order.
 static void s_job_row(msg_t *row, sqlite3_stmt *stmt) {
-    if (!row)
-        return; //  list full: the caller asked for more rows than a message holds
+    if (!row) return; //  list full: the caller asked for more rows than a message holds
     msg_set_int(row, F_JOB_ID, sqlite3_column_int64(stmt, 0));
     msg_set_int(row, F_USER_ID, sqlite3_column_int64(stmt, 1));
     msg_set_int(row, F_CHAT_ID, sqlite3_column_int64(stmt, 2));
@@ -938,6 +889,5 @@ static msg_t *s_ok(s_ctx_t *ctx, bool duplicate) {
 
 static void s_bind_opt_str(sqlite3_stmt *stmt, int col, const msg_t *req, msg_field_t field) {
     if (msg_has(req, field))
-        sqlite3_bind_text(stmt, col, msg_str(req, field), (int)msg_len(req, field),
-                          SQLITE_STATIC);
+        sqlite3_bind_text(stmt, col, msg_str(req, field), (int)msg_len(req, field), SQLITE_STATIC);
 }

@@ -187,7 +187,8 @@ void worker_key_hit(worker_t *self, kie_class_t cls, const char *detail) {
                   "alert=billing key=%s cooldown_ms=%lld detail=\"%s\"", self->fingerprint,
                   (long long)self->billing_cooldown_ms, detail ? detail : "");
         stats_event(STATS_EV_BILLING_ERROR, STATS_STR("key", self->fingerprint),
-                    STATS_INT("cooldown_ms", self->billing_cooldown_ms), STATS_STR("detail", detail));
+                    STATS_INT("cooldown_ms", self->billing_cooldown_ms),
+                    STATS_STR("detail", detail));
         s_health_set(self, W_KEY_COOLING, now + self->billing_cooldown_ms, cls);
         return;
     case KIE_KEY_DISABLE:

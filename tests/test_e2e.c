@@ -64,8 +64,7 @@ static void s_fixture_destroy(fixture_t **f_p) {
 //  expect that came after it.
 typedef enum { DO_TEXT, DO_PHOTO, DO_PRESS } s_do_t;
 
-static int64_t s_act(tgsim_t *sim, int64_t user, s_do_t what, const char *arg,
-                     const char *expect) {
+static int64_t s_act(tgsim_t *sim, int64_t user, s_do_t what, const char *arg, const char *expect) {
     uint64_t after = tgsim_seq(sim);
     int64_t id = what == DO_TEXT    ? tgsim_send_text(sim, user, arg)
                  : what == DO_PHOTO ? tgsim_send_photo(sim, user, NULL, 0, NULL)
@@ -125,8 +124,7 @@ static void s_order_flow(fixture_t *f, int64_t user, bool russian) {
     s_act(f->sim, user, DO_PRESS, "UGC", russian ? "пожелания" : "extra wishes");
     s_act(f->sim, user, DO_TEXT, "-", russian ? "Сколько видео" : "How many videos");
     s_act(f->sim, user, DO_PRESS, "1️⃣", russian ? "Всё готово к запуску" : "Ready to launch");
-    s_act(f->sim, user, DO_PRESS, russian ? "Запустить" : "Launch",
-          russian ? "Принял" : "Got it");
+    s_act(f->sim, user, DO_PRESS, russian ? "Запустить" : "Launch", russian ? "Принял" : "Got it");
 }
 
 static void test_full_order_in_russian(void **state) {
@@ -161,21 +159,18 @@ static void test_full_order_in_russian(void **state) {
     //  calls since the press; the record may land just after the answer)
     bool told = false;
     for (int tries = 0; tries < 100 && !told; tries++) {
-        for (long n = (long)tgsim_calls_count(f->sim, "answerCallbackQuery") - 1;
-             n >= 0 && !told; n--) {
+        for (long n = (long)tgsim_calls_count(f->sim, "answerCallbackQuery") - 1; n >= 0 && !told;
+             n--) {
             const tgsim_call_t *answer = tgsim_call(f->sim, "answerCallbackQuery", n);
-            if (answer->seq <= before)
-                break;
+            if (answer->seq <= before) break;
             told = answer->text && strstr(answer->text, "уже запущен");
         }
-        if (!told)
-            zclock_sleep(20);
+        if (!told) zclock_sleep(20);
     }
     if (!told) {
         for (long n = (long)tgsim_calls_count(f->sim, NULL) - 1; n >= 0; n--) {
             const tgsim_call_t *call = tgsim_call(f->sim, NULL, n);
-            if (call->seq <= before)
-                break;
+            if (call->seq <= before) break;
             fprintf(stderr, "after the second tap: %s \"%s\"\n", call->method,
                     call->text ? call->text : "");
         }
@@ -212,8 +207,7 @@ static void s_child(fixture_t *f) {
     prctl(PR_SET_PDEATHSIG, SIGKILL); //  never outlive a test that died
     genbot_opts_t opts = {.config = f->config, .prefix = "child-"};
     genbot_t *genbot = genbot_start(&opts);
-    if (!genbot)
-        _exit(3);
+    if (!genbot) _exit(3);
     for (;;)
         pause();
 }
@@ -221,8 +215,7 @@ static void s_child(fixture_t *f) {
 static pid_t s_spawn(fixture_t *f) {
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0)
-        s_child(f);
+    if (pid == 0) s_child(f);
     return pid;
 }
 
@@ -267,8 +260,7 @@ static void test_restart_resumes_at_the_same_step(void **state) {
     tgsim_stats_t stats;
     for (int i = 0; i < 100; i++) {
         tgsim_stats(f->sim, &stats);
-        if (stats.updates_pending == 0)
-            break;
+        if (stats.updates_pending == 0) break;
         zclock_sleep(50);
     }
     assert_int_equal(stats.updates_pending, 0);
@@ -319,17 +311,17 @@ static void test_two_hundred_users_at_once(void **state) {
         for (int i = 0; i < USERS; i++) {
             bool ru = i % 2;
             const char *arg = ru ? steps[s].ru : steps[s].en;
-            int64_t id = steps[s].what == DO_TEXT    ? tgsim_send_text(f->sim, base + i, arg)
-                         : steps[s].what == DO_PHOTO ? tgsim_send_photo(f->sim, base + i, NULL,
-                                                                        0, NULL)
-                                                     : tgsim_press_label(f->sim, base + i, 0, arg);
+            int64_t id = steps[s].what == DO_TEXT ? tgsim_send_text(f->sim, base + i, arg)
+                         : steps[s].what == DO_PHOTO
+                             ? tgsim_send_photo(f->sim, base + i, NULL, 0, NULL)
+                             : tgsim_press_label(f->sim, base + i, 0, arg);
             assert_true(id > 0);
         }
         for (int i = 0; i < USERS; i++) {
             bool ru = i % 2;
-            if (tgsim_wait_message_after(f->sim, base + i, ru ? steps[s].expect_ru
-                                                               : steps[s].expect_en,
-                                         after, 30000) < 0)
+            if (tgsim_wait_message_after(f->sim, base + i,
+                                         ru ? steps[s].expect_ru : steps[s].expect_en, after,
+                                         30000) < 0)
                 fail_msg("user %d stuck at step %zu", i, s);
         }
     }

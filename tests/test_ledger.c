@@ -89,13 +89,11 @@ static void s_user_with(fixture_t *f, int64_t user_id, int64_t credits) {
     msg_destroy(&(msg_t *){s_call(f, tu_touch(user_id))});
     char ref[64];
     snprintf(ref, sizeof ref, "seed-%lld", (long long)user_id);
-    if (credits > 2)
-        s_expect(f, tu_adjust(user_id, credits - 2, ref), 0);
+    if (credits > 2) s_expect(f, tu_adjust(user_id, credits - 2, ref), 0);
 }
 
 //  Places an order and returns its job ids in ids (n of them).
-static void s_order(fixture_t *f, int64_t user_id, const char *token, int64_t count,
-                    int64_t *ids) {
+static void s_order(fixture_t *f, int64_t user_id, const char *token, int64_t count, int64_t *ids) {
     msg_t *reply = s_call(f, tu_order(user_id, token, count, 1));
     assert_int_equal(msg_kind(reply), MSG_K_ORDER);
     assert_int_equal(msg_len(reply, F_JOB_IDS), count);
@@ -533,8 +531,7 @@ static void test_check_detects_violations(void **state) {
         sqlite3_close(db);
         char report[512];
         int rc = check_db(f->path, report, sizeof report, NULL);
-        if (rc != 1)
-            fail_msg("break %zu not detected: %s", i, report);
+        if (rc != 1) fail_msg("break %zu not detected: %s", i, report);
         assert_non_null(strstr(report, i == 2 ? "job " : "user 81"));
         //  restore: rebuild the database from scratch for the next break
         tu_db_remove(f->path);

@@ -40,8 +40,7 @@ static size_t s_drain(sendq_t *q, int64_t *now, sent_t *log, size_t max) {
             continue;
         }
         assert_int_equal(chat, it->chat);
-        if (n < max)
-            log[n++] = (sent_t){it->chat, it->seq, it->cls, *now};
+        if (n < max) log[n++] = (sent_t){it->chat, it->seq, it->cls, *now};
         sendq_done(q, chat, SENDQ_SENT, 0, *now, NULL, NULL);
         free(it);
     }
@@ -58,12 +57,10 @@ static item_t *s_item(int64_t chat, int seq, int cls) {
 //  for all when chat == 0).
 static void s_assert_rate(const sent_t *log, size_t n, int64_t chat, int limit) {
     for (size_t i = 0; i < n; i++) {
-        if (chat && log[i].chat != chat)
-            continue;
+        if (chat && log[i].chat != chat) continue;
         int in_window = 0;
         for (size_t j = i; j < n && log[j].at < log[i].at + 1000; j++)
-            if (!chat || log[j].chat == chat)
-                in_window++;
+            if (!chat || log[j].chat == chat) in_window++;
         if (in_window > limit)
             fail_msg("chat %lld: %d sends in 1 s from t=%lld (limit %d)", (long long)chat,
                      in_window, (long long)log[i].at, limit);

@@ -71,8 +71,7 @@ static void s_fixture_destroy(fixture_t **f_p) {
 }
 
 //  A sendMessage call for chat with text, answered with corr (0 = no answer).
-static void s_send_text(fixture_t *f, int64_t chat, const char *text, int priority,
-                        uint64_t corr) {
+static void s_send_text(fixture_t *f, int64_t chat, const char *text, int priority, uint64_t corr) {
     json_t *params = json_pack("{s:I, s:s}", "chat_id", (json_int_t)chat, "text", text);
     char *json = json_dumps(params, JSON_COMPACT);
     msg_t *call = notifier_call("sendMessage", json, chat, priority);
@@ -128,8 +127,7 @@ static void test_burst_delivered_in_order_without_429(void **state) {
         char expected[32];
         snprintf(expected, sizeof expected, "m%d", next[c]++);
         assert_string_equal(call->text, expected);
-        if (!first)
-            first = call->time_ms;
+        if (!first) first = call->time_ms;
         last = call->time_ms;
     }
     //  500 messages at 300/s: at least ~1.6 s, bounded by our own pacing
@@ -178,8 +176,7 @@ static void test_forbidden_stops_sending_and_marks_user(void **state) {
     for (int i = 0; i < 5; i++) {
         msg_t *result = s_result(f, 10000);
         assert_non_null(result);
-        if (msg_int(result, F_CODE) == TG_E_FORBIDDEN)
-            forbidden++;
+        if (msg_int(result, F_CODE) == TG_E_FORBIDDEN) forbidden++;
         msg_destroy(&result);
     }
     assert_int_equal(forbidden, 5);
@@ -191,8 +188,7 @@ static void test_forbidden_stops_sending_and_marks_user(void **state) {
         msg_t *reply = ledger_call(ledger, &get, 5000);
         bool blocked = msg_bool(reply, F_BLOCKED);
         msg_destroy(&reply);
-        if (blocked)
-            break;
+        if (blocked) break;
         assert_true(tries < 49);
         zclock_sleep(20);
         get = msg_new(MSG_K_BALANCE_GET, 0);
@@ -238,8 +234,7 @@ static enum MHD_Result s_serve(void *cls, struct MHD_Connection *connection, con
         //  60 MB of nothing, never held in memory at once
         size_t size = 60u * 1024 * 1024;
         static char *zeros;
-        if (!zeros)
-            zeros = calloc(1, size);
+        if (!zeros) zeros = calloc(1, size);
         response = MHD_create_response_from_buffer(size, zeros, MHD_RESPMEM_PERSISTENT);
     } else
         response = MHD_create_response_from_buffer(sizeof small, small, MHD_RESPMEM_PERSISTENT);
@@ -307,16 +302,14 @@ static void s_shard_drain(shard_t *shard, int timeout_ms) {
     while (zpoller_wait(poller, timeout_ms)) {
         msg_err_t err;
         msg_t *msg = msg_recv(shard->pull, &err);
-        if (!msg)
-            break;
+        if (!msg) break;
         assert_int_equal(msg_kind(msg), MSG_K_UPDATE_IN);
         json_t *raw = json_loads(msg_str(msg, F_UPDATE), 0, NULL);
         assert_non_null(raw); //  the raw update travels intact
         assert_int_equal(json_integer_value(json_object_get(raw, "update_id")),
                          msg_int(msg, F_UPDATE_ID));
         json_decref(raw);
-        if (shard->count < 256)
-            shard->seen[shard->count++] = msg_int(msg, F_UPDATE_ID);
+        if (shard->count < 256) shard->seen[shard->count++] = msg_int(msg, F_UPDATE_ID);
         if (shard->ack) {
             msg_t *done = msg_new(MSG_K_UPDATE_DONE, 0);
             msg_set_int(done, F_UPDATE_ID, msg_int(msg, F_UPDATE_ID));

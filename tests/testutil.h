@@ -42,8 +42,7 @@ static inline const char *tu_empty_env(const char *name, void *arg) {
 //  A fresh database path under /tmp (the files are removed by tu_db_remove).
 static inline char *tu_db_path(const char *tag) {
     char *path = NULL;
-    if (asprintf(&path, "/tmp/genbot-test-%s-%d-%ld.db", tag, (int)getpid(), random()) < 0)
-        abort();
+    if (asprintf(&path, "/tmp/genbot-test-%s-%d-%ld.db", tag, (int)getpid(), random()) < 0) abort();
     return path;
 }
 
@@ -159,8 +158,7 @@ static inline int tu_code(const msg_t *reply) {
 static inline void tu_assert_check(const char *path) {
     char report[1024];
     int rc = check_db(path, report, sizeof report, NULL);
-    if (rc != 0)
-        fail_msg("genbot check: %s", report);
+    if (rc != 0) fail_msg("genbot check: %s", report);
 }
 
 #endif
