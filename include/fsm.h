@@ -157,6 +157,7 @@ typedef struct {
     int64_t credits_refunded;  //  on failed / cancelled
     const char *result_url;    //  on succeeded
     int64_t status_message_id; //  0 = not known
+    bool retell;               //  a failure not yet told before a restart: tell it again
 } fsm_job_event_t;
 
 //  Tags route the notifier's result of a send back to the FSM.
@@ -166,7 +167,8 @@ typedef enum {
     FSM_TAG_STATUS,  //  job's status message: its id is what later edits target
                      //  (kept in the session and recorded by job_status_msg)
     FSM_TAG_DELIVER, //  job's result: on success the job is marked delivered
-    FSM_TAG_RESEND   //  a result sent again from history
+    FSM_TAG_RESEND,  //  a result sent again from history
+    FSM_TAG_TOLD     //  job's failure notice: on success the job is marked told
 } fsm_tag_kind_t;
 
 typedef struct {

@@ -146,6 +146,8 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     K(JOB_SUCCEEDED, "job_succeeded", R(F_JOB_ID), O(F_RESULT_URL))                                \
     K(JOB_FAILED, "job_failed", R(F_JOB_ID, F_ERR_CLASS), O(F_ERR_DETAIL))                         \
     K(JOB_DELIVERED, "job_delivered", R(F_JOB_ID), O())                                            \
+    K(JOB_TOLD, "job_told", R(F_JOB_ID), O())                                                      \
+    K(JOBS_UNTOLD, "jobs_untold", R(), O(F_LIMIT))                                                 \
     K(JOB_CANCEL, "job_cancel", R(F_JOB_ID, F_USER_ID), O())                                       \
     K(JOB_GET, "job_get", R(F_JOB_ID), O())                                                        \
     K(JOB_STATUS_MSG, "job_status_msg", R(F_JOB_ID, F_MESSAGE_ID), O())                            \
@@ -175,10 +177,11 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     K(TG_RESULT, "tg_result", R(F_CODE), O(F_MESSAGE_ID, F_CHAT_ID, F_DETAIL))                     \
     /* --- generation engine --- */                                                                \
     /* key worker -> session shard of the job's user: what happened. */                            \
-    /* state: a job state; queued with err_class = a retry is scheduled */                         \
+    /* state: a job state; queued with err_class = a retry is scheduled; */ \
+    /* duplicate: sent again after a restart (the user may not have it) */                         \
     K(JOB_EVENT, "job_event", R(F_JOB_ID, F_USER_ID, F_STATE),                                     \
       O(F_CHAT_ID, F_ORDER_TOKEN, F_IDX, F_PROGRESS, F_ERR_CLASS, F_ERR_DETAIL, F_ATTEMPTS,        \
-        F_MAX_ATTEMPTS, F_RESULT_URL, F_MESSAGE_ID, F_CREDITS))
+        F_MAX_ATTEMPTS, F_RESULT_URL, F_MESSAGE_ID, F_CREDITS, F_DUPLICATE))
 
 typedef enum {
 #define MSG_F_ENUM(id, name, type, max, row) F_##id,

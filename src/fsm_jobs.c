@@ -92,7 +92,8 @@ static void s_job_succeeded(fsm_ctx_t *ctx, const fsm_job_event_t *ev) {
 
 static void s_job_failed(fsm_ctx_t *ctx, const fsm_job_event_t *ev) {
     session_job_t *job = s_job_for(ctx, ev);
-    if ((job->flags & SESSION_JOB_FINAL) && job->shown == FSM_ST_FAILED) return; //  told already
+    if ((job->flags & SESSION_JOB_FINAL) && job->shown == FSM_ST_FAILED && !ev->retell)
+        return; //  told already
     ctx->changed = true;
     job->flags |= SESSION_JOB_FINAL;
     fsm_status(ctx, job, FSM_ST_FAILED, -1, 0, 0, false);
@@ -107,7 +108,10 @@ static void s_job_failed(fsm_ctx_t *ctx, const fsm_job_event_t *ev) {
     i18n_arg_t args[] = {I18N_I(ev->job_id), I18N_H(refund)};
     i18n_keyboard_t kb;
     fsm_kb_failure(&kb, ctx->s->lang, ev->job_id, repeat);
-    fsm_send(ctx, fsm_fmt(ctx, text, args, 2), &kb, FSM_PRIO_INTERACTIVE, (fsm_tag_t){0});
+    //  tagged: once Telegram has it, the job is marked told; until then a
+    //  restart tells it again (the credits came back either way)
+    fsm_send(ctx, fsm_fmt(ctx, text, args, 2), &kb, FSM_PRIO_INTERACTIVE,
+             (fsm_tag_t){.kind = FSM_TAG_TOLD, .job_id = ev->job_id});
     free(refund);
 }
 
@@ -219,6 +223,13 @@ void fsm_on_sent(fsm_ctx_t *ctx, const fsm_sent_t *ev) {
             fsm_status_t final = (fsm_status_t)job->shown;
             job->shown = FSM_ST_NONE;
             fsm_status(ctx, job, final, -1, 0, 0, false);
+        }
+        break;
+    case FSM_TAG_TOLD:
+        if (ev->ok && ev->tag.job_id > 0) {
+            msg_t *req = msg_new(MSG_K_JOB_TOLD, 0);
+            msg_set_int(req, F_JOB_ID, ev->tag.job_id);
+            fsm_ledger_oneway(ctx, req);
         }
         break;
     case FSM_TAG_DELIVER:

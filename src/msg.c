@@ -14,13 +14,11 @@
     one fits; otherwise the old bytes stay in the arena until destroy.
 
     Decoding hands the frame to msgpack-c, then checks the object tree against
-    the tables while copying it into a new message. A pre-scan walks the raw
-    bytes first because msgpack-c allocates an array or map as soon as it reads
-    the header: five bytes claiming 2^32 items make it ask for 96 GB. The scan
-    rejects any container that claims more items than bytes are left, which
-    also bounds msgpack-c's object tree to 24 bytes per frame byte.
+    the tables while copying it into a new message; the pre-scan of the raw
+    bytes (msg_scan.c) comes first. docs/messages.md is printed from the same
+    tables (msg_docs.c).
 */
-#include "msg.h"
+#include "msg_internal.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -51,15 +49,7 @@ _Static_assert(MSG_MAX_FRAME < UINT32_MAX, "lengths are uint32_t");
 MSG_FIELDS(S_CHECK_FIELD)
 #undef S_CHECK_FIELD
 
-typedef struct {
-    const char *name;
-    msg_type_t type;
-    uint32_t max;
-    int row; //  row kind of an MT_LIST field, else MSG_K_NONE
-    uint8_t name_len;
-} s_field_t;
-
-static const s_field_t s_fields[F_COUNT_] = {
+const msgi_field_t msgi_fields[F_COUNT_] = {
 #define S_FIELD_ROW(id, name, type, max, row)                                                      \
     [F_##id] = {name, type, max, MSG_K_##row, sizeof(name) - 1},
     MSG_FIELDS(S_FIELD_ROW)
@@ -80,14 +70,8 @@ MSG_KINDS(S_KIND_LISTS)
 #undef R
 #undef O
 
-typedef struct {
-    const char *name;
-    const msg_field_t *req, *opt;
-    size_t nreq, nopt;
-} s_kind_decl_t;
-
 #define S_LIST_LEN(list) (sizeof(list) / sizeof((list)[0]) - 1)
-static const s_kind_decl_t s_kind_decls[MSG_K_COUNT_] = {
+const msgi_kind_decl_t msgi_kind_decls[MSG_K_COUNT_] = {
 #define S_KIND_DECL(id, name, req, opt)                                                            \
     [MSG_K_##id] = {name, s_req_##id + 1, s_opt_##id + 1, S_LIST_LEN(s_req_##id),                  \
                     S_LIST_LEN(s_opt_##id)},
@@ -139,14 +123,12 @@ struct msg_s {
     s_value_t values[]; //  s_kinds[kind].nslots
 };
 
-static void s_init(void);
 static msg_t *s_root_new(int kind, uint64_t corr_id, size_t arena_size, bool building);
 static msg_t *s_row_new(s_arena_t *arena, int kind, bool building);
 static s_value_t *s_slot(msg_t *self, msg_field_t field, msg_type_t type);
 static const s_value_t *s_get(const msg_t *self, msg_field_t field, msg_type_t type);
 static void *s_alloc(s_arena_t *arena, size_t size, size_t align);
 static void s_reserve(s_arena_t *arena, size_t size);
-static bool s_utf8_valid(const char *text, size_t len);
 static msg_err_t s_decode_body(msg_t *self, const msgpack_object_map *map, msg_field_t *field_p);
 static size_t s_name_hash(const char *name, size_t len);
 
@@ -162,21 +144,21 @@ static inline void s_bit_set(uint64_t *bits, size_t index) {
 //  Table lookups
 
 const char *msg_kind_name(int kind) {
-    return kind > MSG_K_NONE && kind < MSG_K_COUNT_ ? s_kind_decls[kind].name : "?";
+    return kind > MSG_K_NONE && kind < MSG_K_COUNT_ ? msgi_kind_decls[kind].name : "?";
 }
 
 const char *msg_field_name(msg_field_t field) {
-    return (unsigned)field < F_COUNT_ ? s_fields[field].name : "?";
+    return (unsigned)field < F_COUNT_ ? msgi_fields[field].name : "?";
 }
 
 msg_type_t msg_field_type(msg_field_t field) {
     assert((unsigned)field < F_COUNT_);
-    return s_fields[field].type;
+    return msgi_fields[field].type;
 }
 
 size_t msg_field_max(msg_field_t field) {
     assert((unsigned)field < F_COUNT_);
-    return s_fields[field].max;
+    return msgi_fields[field].max;
 }
 
 const char *msg_err_str(msg_err_t err) {
@@ -207,7 +189,7 @@ const char *msg_err_str(msg_err_t err) {
 
 bool msg_kind_has_field(int kind, msg_field_t field, bool optional) {
     if (kind <= MSG_K_NONE || kind >= MSG_K_COUNT_ || (unsigned)field >= F_COUNT_) return false;
-    s_init();
+    msgi_init();
     const s_kind_t *k = &s_kinds[kind];
     return optional ? s_bit(k->all, field) && !s_bit(k->req, field) : s_bit(k->req, field);
 }
@@ -217,7 +199,7 @@ bool msg_kind_has_field(int kind, msg_field_t field, bool optional) {
 
 msg_t *msg_new(int kind, uint64_t corr_id) {
     assert(kind > MSG_K_NONE && kind < MSG_K_COUNT_);
-    s_init();
+    msgi_init();
     assert(!s_kinds[kind].is_row); //  rows come from msg_add_row
     return s_root_new(kind, corr_id, S_INLINE_ARENA, true);
 }
@@ -283,7 +265,7 @@ int msg_set_str(msg_t *self, msg_field_t field, const char *value) {
 int msg_set_strn(msg_t *self, msg_field_t field, const char *value, size_t len) {
     s_value_t *slot = s_slot(self, field, MT_STR);
     assert(value || len == 0);
-    if (len > s_fields[field].max || !s_utf8_valid(value, len)) return -1;
+    if (len > msgi_fields[field].max || !msgi_utf8_valid(value, len)) return -1;
     s_set_bytes(self, field, slot, value, len);
     return 0;
 }
@@ -291,7 +273,7 @@ int msg_set_strn(msg_t *self, msg_field_t field, const char *value, size_t len) 
 int msg_set_bin(msg_t *self, msg_field_t field, const void *data, size_t len) {
     s_value_t *slot = s_slot(self, field, MT_BIN);
     assert(data || len == 0);
-    if (len > s_fields[field].max) return -1;
+    if (len > msgi_fields[field].max) return -1;
     s_set_bytes(self, field, slot, data, len);
     return 0;
 }
@@ -299,7 +281,7 @@ int msg_set_bin(msg_t *self, msg_field_t field, const void *data, size_t len) {
 int msg_set_ints(msg_t *self, msg_field_t field, const int64_t *values, size_t n) {
     s_value_t *slot = s_slot(self, field, MT_INTS);
     assert(values || n == 0);
-    if (n > s_fields[field].max) return -1;
+    if (n > msgi_fields[field].max) return -1;
     if (!s_bit(self->present, field) || slot->cap < n) {
         slot->ints = s_alloc(self->arena, n * sizeof(int64_t), sizeof(int64_t));
         slot->cap = (uint32_t)n;
@@ -316,7 +298,7 @@ msg_t *msg_add_row(msg_t *self, msg_field_t field) {
         slot->len = slot->cap = 0;
         s_bit_set(self->present, field);
     }
-    size_t max = s_fields[field].max;
+    size_t max = msgi_fields[field].max;
     if (slot->len >= max) return NULL;
     if (slot->len == slot->cap) {
         size_t cap = slot->cap ? slot->cap * 2 : 4;
@@ -326,7 +308,7 @@ msg_t *msg_add_row(msg_t *self, msg_field_t field) {
         slot->rows = rows;
         slot->cap = (uint32_t)cap;
     }
-    msg_t *row = s_row_new(self->arena, s_fields[field].row, true);
+    msg_t *row = s_row_new(self->arena, msgi_fields[field].row, true);
     slot->rows[slot->len++] = row;
     return row;
 }
@@ -358,7 +340,7 @@ const char *msg_str(const msg_t *self, msg_field_t field) {
 size_t msg_len(const msg_t *self, msg_field_t field) {
     assert(self);
     assert((unsigned)field < F_COUNT_);
-    if (!s_bit(self->present, field) || s_fields[field].type <= MT_BOOL) return 0;
+    if (!s_bit(self->present, field) || msgi_fields[field].type <= MT_BOOL) return 0;
     return self->values[s_kinds[self->kind].slot[field]].len;
 }
 
@@ -417,8 +399,8 @@ static int s_body_size(const msg_t *self, size_t *size_p) {
         for (uint64_t bits = self->present[w]; bits; bits &= bits - 1) {
             msg_field_t field = (msg_field_t)(w * 64 + (size_t)__builtin_ctzll(bits));
             const s_value_t *value = &self->values[k->slot[field]];
-            size += 1 + s_fields[field].name_len;
-            switch (s_fields[field].type) {
+            size += 1 + msgi_fields[field].name_len;
+            switch (msgi_fields[field].type) {
             case MT_INT:
                 size += s_int_size(value->num);
                 break;
@@ -457,7 +439,7 @@ static int s_pack_body(msgpack_packer *pk, const msg_t *self) {
     for (size_t w = 0; w < S_WORDS; w++) {
         for (uint64_t bits = self->present[w]; bits; bits &= bits - 1) {
             msg_field_t field = (msg_field_t)(w * 64 + (size_t)__builtin_ctzll(bits));
-            const s_field_t *decl = &s_fields[field];
+            const msgi_field_t *decl = &msgi_fields[field];
             const s_value_t *value = &self->values[k->slot[field]];
             rc |= msgpack_pack_str_with_body(pk, decl->name, decl->name_len);
             switch (decl->type) {
@@ -541,73 +523,6 @@ int msg_encode(const msg_t *self, uint8_t **data_p, size_t *size_p) {
 //  --------------------------------------------------------------------------
 //  Decode
 
-static uint64_t s_read_be(const uint8_t *p, size_t n) {
-    uint64_t value = 0;
-    for (size_t i = 0; i < n; i++)
-        value = value << 8 | p[i];
-    return value;
-}
-
-//  The msgpack formats c0..df, for s_scan.
-enum { S_PLAIN, S_BYTES, S_EXT, S_ARRAY, S_MAP, S_INVALID };
-typedef struct {
-    uint8_t len_bytes; //  bytes of the length that follows the type byte
-    uint8_t fixed;     //  payload bytes when there is no length
-    uint8_t what;
-} s_format_t;
-
-static const s_format_t s_formats[] = {
-    {0, 0, S_PLAIN},  {0, 0, S_INVALID}, {0, 0, S_PLAIN}, {0, 0, S_PLAIN}, //  nil, -, bool
-    {1, 0, S_BYTES},  {2, 0, S_BYTES},   {4, 0, S_BYTES},                  //  bin 8/16/32
-    {1, 0, S_EXT},    {2, 0, S_EXT},     {4, 0, S_EXT},                    //  ext 8/16/32
-    {0, 4, S_PLAIN},  {0, 8, S_PLAIN},                                     //  float 32/64
-    {0, 1, S_PLAIN},  {0, 2, S_PLAIN},   {0, 4, S_PLAIN}, {0, 8, S_PLAIN}, //  uint
-    {0, 1, S_PLAIN},  {0, 2, S_PLAIN},   {0, 4, S_PLAIN}, {0, 8, S_PLAIN}, //  int
-    {0, 2, S_PLAIN},  {0, 3, S_PLAIN},   {0, 5, S_PLAIN}, {0, 9, S_PLAIN}, //  fixext
-    {0, 17, S_PLAIN},                                                      //  fixext 16
-    {1, 0, S_BYTES},  {2, 0, S_BYTES},   {4, 0, S_BYTES},                  //  str 8/16/32
-    {2, 0, S_ARRAY},  {4, 0, S_ARRAY},   {2, 0, S_MAP},   {4, 0, S_MAP},   //  array, map
-};
-
-_Static_assert(sizeof(s_formats) / sizeof(s_formats[0]) == 32, "one row per format c0..df");
-
-//  Checks that data is exactly one complete msgpack object and that no
-//  container claims more items than bytes are left (each item takes one).
-static msg_err_t s_scan(const uint8_t *data, size_t size) {
-    const uint8_t *p = data, *end = data + size;
-    uint64_t pending = 1; //  objects still to read
-    while (pending) {
-        if (pending > (uint64_t)(end - p)) return MSG_E_TRUNCATED;
-        pending--;
-        uint8_t byte = *p++;
-        size_t left = (size_t)(end - p);
-        uint64_t skip = 0, items = 0;
-        if (byte <= 0x7f || byte >= 0xe0)
-            continue; //  fixint
-        else if (byte <= 0x8f)
-            items = 2 * (uint64_t)(byte & 0x0f);
-        else if (byte <= 0x9f)
-            items = byte & 0x0f;
-        else if (byte <= 0xbf)
-            skip = byte & 0x1f;
-        else {
-            //  c0..df: a length of len_bytes bytes follows, or fixed bytes
-            const s_format_t *format = &s_formats[byte & 0x1f];
-            if (format->what == S_INVALID) return MSG_E_TRUNCATED; //  c1: not msgpack
-            if (format->len_bytes > left) return MSG_E_TRUNCATED;
-            uint64_t len = s_read_be(p, format->len_bytes);
-            p += format->len_bytes;
-            left -= format->len_bytes;
-            skip = format->what == S_BYTES ? len : format->what == S_EXT ? len + 1 : format->fixed;
-            items = format->what == S_ARRAY ? len : format->what == S_MAP ? 2 * len : 0;
-        }
-        if (skip > left || items > left) return MSG_E_TRUNCATED;
-        p += skip;
-        pending += items;
-    }
-    return p == end ? MSG_OK : MSG_E_TRUNCATED;
-}
-
 static msg_err_t s_decode_int(const msgpack_object *object, int64_t *value) {
     if (object->type == MSGPACK_OBJECT_POSITIVE_INTEGER && object->via.u64 <= INT64_MAX)
         *value = (int64_t)object->via.u64;
@@ -620,7 +535,7 @@ static msg_err_t s_decode_int(const msgpack_object *object, int64_t *value) {
 
 static msg_err_t s_decode_value(msg_t *self, msg_field_t field, s_value_t *value,
                                 const msgpack_object *object, msg_field_t *field_p) {
-    const s_field_t *decl = &s_fields[field];
+    const msgi_field_t *decl = &msgi_fields[field];
     msg_err_t err = MSG_OK;
     switch (decl->type) {
     case MT_INT:
@@ -637,7 +552,7 @@ static msg_err_t s_decode_value(msg_t *self, msg_field_t field, s_value_t *value
         const char *bytes = is_str ? object->via.str.ptr : object->via.bin.ptr;
         uint32_t len = is_str ? object->via.str.size : object->via.bin.size;
         if (len > decl->max) return MSG_E_TOO_LONG;
-        if (is_str && !s_utf8_valid(bytes, len)) return MSG_E_WRONG_TYPE;
+        if (is_str && !msgi_utf8_valid(bytes, len)) return MSG_E_WRONG_TYPE;
         value->bytes = s_alloc(self->arena, (size_t)len + 1, 1);
         if (len) memcpy(value->bytes, bytes, len);
         value->bytes[len] = 0;
@@ -686,7 +601,7 @@ static msg_field_t s_field_by_name(const char *name, size_t len) {
     _Static_assert(S_HASH_SLOTS == 1 << 10, "s_name_hash yields 10 bits");
     if (len == 0 || len > S_MAX_KEY) return F_COUNT_;
     for (size_t h = s_name_hash(name, len); s_names[h]; h = (h + 1) % S_HASH_SLOTS) {
-        const s_field_t *decl = &s_fields[s_names[h] - 1];
+        const msgi_field_t *decl = &msgi_fields[s_names[h] - 1];
         if (decl->name_len != len) continue;
         const char *a = decl->name;
         bool same = true;
@@ -743,7 +658,7 @@ static msg_err_t s_decode_body(msg_t *self, const msgpack_object_map *map, msg_f
 
 static msg_err_t s_decode(const uint8_t *data, size_t size, msg_t **msg_p, msg_field_t *field_p) {
     if (size > MSG_MAX_FRAME) return MSG_E_TOO_BIG;
-    msg_err_t err = s_scan(data, size);
+    msg_err_t err = msgi_scan(data, size);
     if (err) return err;
     msgpack_unpacked unpacked;
     msgpack_unpacked_init(&unpacked);
@@ -772,7 +687,7 @@ static msg_err_t s_decode(const uint8_t *data, size_t size, msg_t **msg_p, msg_f
 
 msg_t *msg_decode(const uint8_t *data, size_t size, msg_err_t *err, msg_field_t *field_p) {
     assert(data || size == 0);
-    s_init();
+    msgi_init();
     msg_t *self = NULL;
     msg_field_t field = F_COUNT_;
     msg_err_t rc = s_decode(data, size, &self, &field);
@@ -838,77 +753,19 @@ msg_t *msg_recv(zsock_t *sock, msg_err_t *err) {
 }
 
 //  --------------------------------------------------------------------------
-//  Docs
-
-static void s_print_list(FILE *out, const msg_field_t *fields, size_t n) {
-    if (n == 0) fprintf(out, " —");
-    for (size_t i = 0; i < n; i++)
-        fprintf(out, "%s `%s`", i ? "," : "", s_fields[fields[i]].name);
-}
-
-static void s_print_kinds(FILE *out, bool rows) {
-    fprintf(out, "| name | kind | required | optional |\n|---|---:|---|---|\n");
-    for (int kind = MSG_K_NONE + 1; kind < MSG_K_COUNT_; kind++) {
-        const s_kind_decl_t *decl = &s_kind_decls[kind];
-        if (s_kinds[kind].is_row != rows) continue;
-        fprintf(out, "| `%s` | %d |", decl->name, kind);
-        s_print_list(out, decl->req, decl->nreq);
-        fprintf(out, " |");
-        s_print_list(out, decl->opt, decl->nopt);
-        fprintf(out, " |\n");
-    }
-}
-
-void msg_print_docs(FILE *out) {
-    static const char *type_names[] = {"int", "bool", "str", "bin", "ints", "list"};
-    assert(out);
-    s_init();
-    fprintf(out,
-            "# Messages\n\n"
-            "<!-- Generated from include/msg.h by msg_print_docs() (`genbot messages`). "
-            "Do not edit. -->\n\n"
-            "Every message between genbot's actors is one ZeroMQ frame holding a msgpack array\n"
-            "`[kind, corr_id, body]`: `kind` is the number below, `corr_id` an unsigned 64-bit\n"
-            "integer that a reply echoes, `body` a map from field name to value. A frame is at\n"
-            "most %d bytes. The decoder rejects anything else: another shape, an unknown\n"
-            "kind, a field the kind does not declare, a missing required field, a value of the\n"
-            "wrong type, a value over its max, a key given twice, trailing bytes.\n\n"
-            "## Kinds\n\n",
-            MSG_MAX_FRAME);
-    s_print_kinds(out, false);
-    fprintf(out, "\n## Row kinds\n\nA row is a map inside a `list` field; it is never sent "
-                 "alone.\n\n");
-    s_print_kinds(out, true);
-    fprintf(out, "\n## Fields\n\n"
-                 "A field has the same type wherever it appears. `int` is a signed 64-bit "
-                 "integer,\n`str` valid UTF-8 without NUL bytes (max in bytes), `bin` opaque "
-                 "bytes, `ints` an\narray of `int`, `list` an array of rows.\n\n"
-                 "| name | type | max |\n|---|---|---:|\n");
-    for (int field = 0; field < F_COUNT_; field++) {
-        const s_field_t *decl = &s_fields[field];
-        fprintf(out, "| `%s` | %s", decl->name, type_names[decl->type]);
-        if (decl->type == MT_LIST) fprintf(out, " of `%s`", s_kind_decls[decl->row].name);
-        if (decl->type <= MT_BOOL)
-            fprintf(out, " | |\n");
-        else
-            fprintf(out, " | %u |\n", (unsigned)decl->max);
-    }
-}
-
-//  --------------------------------------------------------------------------
 //  Private helpers
 
 static void s_build(void) {
     for (int field = 0; field < F_COUNT_; field++) {
-        const s_field_t *decl = &s_fields[field];
+        const msgi_field_t *decl = &msgi_fields[field];
         size_t h = s_name_hash(decl->name, decl->name_len);
         for (; s_names[h]; h = (h + 1) % S_HASH_SLOTS)
-            assert(strcmp(s_fields[s_names[h] - 1].name, decl->name) != 0); //  name twice
+            assert(strcmp(msgi_fields[s_names[h] - 1].name, decl->name) != 0); //  name twice
         s_names[h] = (uint8_t)(field + 1);
         if (decl->type == MT_LIST) s_kinds[decl->row].is_row = true;
     }
     for (int kind = MSG_K_NONE + 1; kind < MSG_K_COUNT_; kind++) {
-        const s_kind_decl_t *decl = &s_kind_decls[kind];
+        const msgi_kind_decl_t *decl = &msgi_kind_decls[kind];
         s_kind_t *k = &s_kinds[kind];
         memset(k->slot, S_NO_SLOT, sizeof(k->slot));
         for (size_t i = 0; i < decl->nreq + decl->nopt; i++) {
@@ -916,17 +773,22 @@ static void s_build(void) {
             msg_field_t field = required ? decl->req[i] : decl->opt[i - decl->nreq];
             assert(!s_bit(k->all, field)); //  a field listed twice for one kind
             //  Rows nest one level: no list inside a row
-            assert(!(k->is_row && s_fields[field].type == MT_LIST));
+            assert(!(k->is_row && msgi_fields[field].type == MT_LIST));
             s_bit_set(k->all, field);
             if (required) s_bit_set(k->req, field);
-            if (required && s_fields[field].type == MT_LIST) s_bit_set(k->initial, field);
+            if (required && msgi_fields[field].type == MT_LIST) s_bit_set(k->initial, field);
             k->slot[field] = k->nslots++;
         }
     }
 }
 
-static void s_init(void) {
+void msgi_init(void) {
     pthread_once(&s_once, s_build);
+}
+
+//  Whether kind is a row kind: set by s_build, so after msgi_init.
+bool msgi_kind_is_row(int kind) {
+    return s_kinds[kind].is_row;
 }
 
 static void s_msg_init(msg_t *self, s_arena_t *arena, int kind, bool is_row, bool building) {
@@ -972,7 +834,7 @@ static msg_t *s_row_new(s_arena_t *arena, int kind, bool building) {
 static s_value_t *s_slot(msg_t *self, msg_field_t field, msg_type_t type) {
     assert(self);
     assert((unsigned)field < F_COUNT_);
-    assert(s_fields[field].type == type); //  setter of another type
+    assert(msgi_fields[field].type == type); //  setter of another type
     uint8_t slot = s_kinds[self->kind].slot[field];
     assert(slot != S_NO_SLOT); //  field not declared for this kind
     return &self->values[slot];
@@ -981,7 +843,7 @@ static s_value_t *s_slot(msg_t *self, msg_field_t field, msg_type_t type) {
 static const s_value_t *s_get(const msg_t *self, msg_field_t field, msg_type_t type) {
     assert(self);
     assert((unsigned)field < F_COUNT_);
-    assert(s_fields[field].type == type); //  getter of another type
+    assert(msgi_fields[field].type == type); //  getter of another type
     if (!s_bit(self->present, field)) return NULL;
     return &self->values[s_kinds[self->kind].slot[field]];
 }
@@ -1011,46 +873,4 @@ static void *s_alloc(s_arena_t *arena, size_t size, size_t align) {
 static void s_reserve(s_arena_t *arena, size_t size) {
     size += 16; //  alignment slack
     if ((size_t)(arena->end - arena->cur) < size) s_grow(arena, size);
-}
-
-//  Valid UTF-8 (no overlongs, surrogates or code points over U+10FFFF) and
-//  no NUL byte: msg_str hands out C strings.
-static bool s_utf8_valid(const char *text, size_t len) {
-    const uint8_t *s = (const uint8_t *)text;
-    size_t i = 0;
-    while (i < len) {
-        if (len - i >= 8) {
-            uint64_t word;
-            memcpy(&word, s + i, 8);
-            uint64_t zero = (word - 0x0101010101010101ull) & ~word & 0x8080808080808080ull;
-            if (!((word & 0x8080808080808080ull) | zero)) {
-                i += 8;
-                continue;
-            }
-        }
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            if (c == 0) return false;
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 1, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0)
-            n = 2, cp = c & 0x0f, min = 0x800;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 3, cp = c & 0x07, min = 0x10000;
-        else
-            return false;
-        if (len - i <= n) return false;
-        for (size_t j = 1; j <= n; j++) {
-            if ((s[i + j] & 0xc0) != 0x80) return false;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        i += n + 1;
-    }
-    return true;
 }

@@ -494,6 +494,7 @@ static void s_handle_job(shard_t *self, s_user_t *user, const msg_t *msg) {
     job->credits_refunded = msg_int(msg, F_CREDITS);
     job->result_url = msg_has(msg, F_RESULT_URL) ? msg_str(msg, F_RESULT_URL) : NULL;
     job->status_message_id = msg_int(msg, F_MESSAGE_ID);
+    job->retell = msg_bool(msg, F_DUPLICATE);
     if (job->state == JOB_UNKNOWN) {
         log_warn("shard", "job event with an unknown state", "job_id=%lld", (long long)job->job_id);
         return;
@@ -645,29 +646,36 @@ static int s_on_ledger(actor_t *actor, zsock_t *sock, void *arg) {
                  msg_str(reply, F_DETAIL));
     }
     if (p->kind == P_RECOVER) {
-        //  succeeded jobs not delivered before the last stop: deliver them now
+        //  succeeded jobs not delivered, and failures not told, before the
+        //  last stop: the users get them now
         for (size_t i = 0; i < msg_len(reply, F_JOBS); i++) {
             const msg_t *row = msg_row(reply, F_JOBS, i);
             int64_t user_id = msg_int(row, F_USER_ID);
             if (user_id % self->args->count != self->args->index) continue;
+            bool failed = strcmp(msg_str(row, F_STATE), "failed") == 0;
             msg_t *ev_msg = msg_new(MSG_K_JOB_EVENT, 0);
             msg_set_int(ev_msg, F_JOB_ID, msg_int(row, F_JOB_ID));
             msg_set_int(ev_msg, F_USER_ID, user_id);
-            msg_set_str(ev_msg, F_STATE, "succeeded");
+            msg_set_str(ev_msg, F_STATE, msg_str(row, F_STATE));
             msg_set_int(ev_msg, F_CHAT_ID, msg_int(row, F_CHAT_ID));
             msg_set_str(ev_msg, F_ORDER_TOKEN, msg_str(row, F_ORDER_TOKEN));
             msg_set_int(ev_msg, F_IDX, msg_int(row, F_IDX));
+            msg_set_bool(ev_msg, F_DUPLICATE, true);
             if (msg_has(row, F_RESULT_URL))
                 msg_set_str(ev_msg, F_RESULT_URL, msg_str(row, F_RESULT_URL));
             if (msg_has(row, F_MESSAGE_ID))
                 msg_set_int(ev_msg, F_MESSAGE_ID, msg_int(row, F_MESSAGE_ID));
+            if (failed) {
+                if (msg_has(row, F_ERR_CLASS))
+                    msg_set_str(ev_msg, F_ERR_CLASS, msg_str(row, F_ERR_CLASS));
+                msg_set_int(ev_msg, F_CREDITS, msg_int(row, F_PRICE));
+            }
             s_event_t *ev = (s_event_t *)calloc(1, sizeof(s_event_t));
             assert(ev);
             ev->kind = EV_JOB;
             ev->msg = ev_msg;
             s_user_t *user = s_user(self, user_id);
             s_enqueue(user, ev);
-            actor_queue_add(self->actor, 1);
             s_drive(self, user);
         }
     } else if (p->kind != P_IGNORE) {
@@ -719,6 +727,10 @@ static int s_on_notifier(actor_t *actor, zsock_t *sock, void *arg) {
 static void s_recover_deliveries(shard_t *self) {
     msg_t *req = msg_new(MSG_K_JOBS_LIST, 0);
     msg_set_str(req, F_STATE, "succeeded");
+    msg_set_int(req, F_LIMIT, MSG_MAX_ROWS);
+    msg_set_corr(req, s_expect(self, P_RECOVER, 0, 0, (fsm_tag_t){0}));
+    msg_send(&req, self->ledger);
+    req = msg_new(MSG_K_JOBS_UNTOLD, 0);
     msg_set_int(req, F_LIMIT, MSG_MAX_ROWS);
     msg_set_corr(req, s_expect(self, P_RECOVER, 0, 0, (fsm_tag_t){0}));
     msg_send(&req, self->ledger);

@@ -1,6 +1,7 @@
 /*  store.c — SQLite backend of store.h: connection, schema, migrations,
     transactions and the prepared statements every request uses. The
-    request handlers themselves live in store_ops.c.
+    request handlers live in store_ops.c (the table, users, orders,
+    sessions), store_jobs.c and store_money.c.
 */
 #include "store_internal.h"
 
@@ -63,11 +64,13 @@ static const char *s_migrations[] = {
     "  err_class   TEXT,"
     "  err_detail  TEXT,"
     "  status_msg  INTEGER,"
+    "  told        INTEGER NOT NULL DEFAULT 0,"
     "  created_ms  INTEGER NOT NULL,"
     "  updated_ms  INTEGER NOT NULL);"
     "CREATE UNIQUE INDEX jobs_order ON jobs (user_id, order_token, idx);"
     "CREATE INDEX jobs_user ON jobs (user_id, created_ms);"
     "CREATE INDEX jobs_state ON jobs (state, job_id);"
+    "CREATE INDEX jobs_untold ON jobs (job_id) WHERE state = 'failed' AND told = 0;"
     "CREATE INDEX jobs_active ON jobs (user_id)"
     "  WHERE state IN ('queued','running','submitted');"
     "CREATE TABLE payments ("

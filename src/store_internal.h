@@ -1,10 +1,14 @@
-/*  store_internal.h — shared by store.c (connection, schema) and
-    store_ops.c (request handlers). Not part of the store interface.
+/*  store_internal.h — shared by store.c (connection, schema) and the
+    request handlers: store_ops.c (the table, users, orders, sessions, the
+    offset, the helpers below), store_jobs.c (jobs and keys) and
+    store_money.c (payments, adjustments, entries). Not part of the store
+    interface.
 */
 #ifndef GENBOT_STORE_INTERNAL_H
 #define GENBOT_STORE_INTERNAL_H
 
 #include <sqlite3.h>
+#include "ledger.h"
 #include "store.h"
 
 #define STORE_JOB_COLS                                                                             \
@@ -47,6 +51,9 @@
                   " AND next_at_ms <= ?2 ORDER BY job_id LIMIT ?3) RETURNING " STORE_JOB_COLS)     \
     S(JOB_SUBMIT, "UPDATE jobs SET state = 'submitted', task_id = ?2, updated_ms = ?3"             \
                   " WHERE job_id = ?1")                                                            \
+    S(JOB_TOLD, "UPDATE jobs SET told = 1 WHERE job_id = ?1 AND state = 'failed'")                 \
+    S(JOBS_UNTOLD, "SELECT " STORE_JOB_COLS " FROM jobs WHERE state = 'failed' AND told = 0"       \
+                   " ORDER BY job_id LIMIT ?1")                                                    \
     S(JOB_STATUS_MSG, "UPDATE jobs SET status_msg = ?2 WHERE job_id = ?1")                         \
     S(JOBS_EXPIRED, "SELECT job_id FROM jobs WHERE state = 'queued' AND updated_ms < ?1"           \
                     " ORDER BY job_id LIMIT ?2")                                                   \
@@ -99,5 +106,52 @@ struct store_s {
 //  The statement, reset and with its bindings cleared. Callers reset it
 //  again when done (sqlite3_reset) so it holds no read transaction.
 sqlite3_stmt *store_stmt(store_t *self, store_stmt_id_t id);
+
+//  --- the request handlers ----------------------------------------------------
+
+//  One request being applied.
+typedef struct {
+    store_t *store;
+    const msg_t *req;
+    const store_limits_t *limits;
+    int64_t now;
+} store_ctx_t;
+
+typedef msg_t *(store_handler_fn)(store_ctx_t *ctx);
+
+//  store_ops.c: what every handler uses.
+msg_t *store_error(store_ctx_t *ctx, ledger_err_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+msg_t *store_sql_error(store_ctx_t *ctx, const char *what);
+int store_step(store_t *store, store_stmt_id_t id, sqlite3_stmt *stmt);
+int store_user(store_t *store, int64_t user_id, int64_t *balance, int64_t *held);
+int store_move(store_ctx_t *ctx, int64_t user_id, const char *kind, int64_t d_balance,
+               int64_t d_held, int64_t job_id, int64_t payment_id, const char *ref,
+               const char *reason);
+msg_t *store_ok(store_ctx_t *ctx, bool duplicate);
+void store_bind_opt_str(sqlite3_stmt *stmt, int col, const msg_t *req, msg_field_t field);
+
+//  store_jobs.c: the handlers of jobs and keys, for the table.
+msg_t *store_op_jobs_claim(store_ctx_t *ctx);
+msg_t *store_op_job_submitted(store_ctx_t *ctx);
+msg_t *store_op_job_progress(store_ctx_t *ctx);
+msg_t *store_op_job_status_msg(store_ctx_t *ctx);
+msg_t *store_op_job_retry(store_ctx_t *ctx);
+msg_t *store_op_job_succeeded(store_ctx_t *ctx);
+msg_t *store_op_job_failed(store_ctx_t *ctx);
+msg_t *store_op_job_cancel(store_ctx_t *ctx);
+msg_t *store_op_job_delivered(store_ctx_t *ctx);
+msg_t *store_op_job_told(store_ctx_t *ctx);
+msg_t *store_op_jobs_untold(store_ctx_t *ctx);
+msg_t *store_op_jobs_expire(store_ctx_t *ctx);
+msg_t *store_op_key_health_save(store_ctx_t *ctx);
+msg_t *store_op_key_health_load(store_ctx_t *ctx);
+msg_t *store_op_job_get(store_ctx_t *ctx);
+msg_t *store_op_jobs_list(store_ctx_t *ctx);
+
+//  store_money.c: the handlers of money in and out, for the table.
+msg_t *store_op_entries_list(store_ctx_t *ctx);
+msg_t *store_op_payment_credit(store_ctx_t *ctx);
+msg_t *store_op_admin_adjust(store_ctx_t *ctx);
 
 #endif

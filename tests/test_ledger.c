@@ -583,6 +583,19 @@ static void test_status_msg_expire_key_health(void **state) {
     msg_set_int(req, F_MAX_N, 0);
     s_expect(f, req, LEDGER_E_BAD_REQUEST);
 
+    //  the two expired jobs are failures not told yet; telling one leaves one
+    req = msg_new(MSG_K_JOBS_UNTOLD, 0);
+    reply = s_call(f, req);
+    assert_int_equal(msg_len(reply, F_JOBS), 2);
+    int64_t untold = msg_int(msg_row(reply, F_JOBS, 0), F_JOB_ID);
+    msg_destroy(&reply);
+    assert_false(s_duplicate(f, tu_job_req(MSG_K_JOB_TOLD, untold)));
+    s_expect(f, tu_job_req(MSG_K_JOB_TOLD, ids[0]), LEDGER_E_BAD_STATE); //  not failed
+    reply = s_call(f, msg_new(MSG_K_JOBS_UNTOLD, 0));
+    assert_int_equal(msg_len(reply, F_JOBS), 1);
+    assert_true(msg_int(msg_row(reply, F_JOBS, 0), F_JOB_ID) != untold);
+    msg_destroy(&reply);
+
     req = msg_new(MSG_K_KEY_HEALTH_LOAD, 0);
     msg_set_str(req, F_KEY_ID, "abcd-12345678");
     reply = s_call(f, req);
