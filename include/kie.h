@@ -12,7 +12,7 @@
     endpoint promises; anything else is a kie_error_t with a class.
 
     Classification (kie_classify) looks at codes first and at the message
-    text second, through two tables in kie.c: one row per code (its class,
+    text second, through two tables in kie_classify.c: one row per code (its class,
     and which message phrases may override it) and one row per phrase. Only
     specific phrases taken from real KIE/provider texts are matched, never a
     lone generic word ("content", "people", "rejected", "error"): a keyword

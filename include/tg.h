@@ -246,7 +246,7 @@ char *tg_file_path_with_token(const char *token, const char *file_path);
 // --------------------------------------------------------------------------
 //  Responses.
 
-//  One row per class in s_status_table (tg.c): a Bot API error code, an
+//  One row per class in the status table (tg_response.c): a Bot API error code, an
 //  optional description fragment, and what the caller does.
 typedef enum {
     TG_OK,              //  ok: true
