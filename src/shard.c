@@ -298,8 +298,12 @@ static void s_tg_call(shard_t *self, s_user_t *user, const char *method, json_t 
         msg_set_corr(call, s_expect(self, P_TG, user->user_id, 0, action->tag));
     //  What the user sees leaves only once the change behind it is
     //  committed: a crash before that means Telegram sends the update again
-    //  and it is handled once, not answered twice. Callback answers can't
-    //  wait (Telegram drops them after ~15 s) and are harmless twice.
+    //  and it is handled once, not answered twice. The price: replies are at
+    //  most once — one still in the notifier when the process dies is lost
+    //  (job results and failure notices are not: the ledger tracks them as
+    //  delivered / told and the shards send them again after a restart).
+    //  Callback answers can't wait (Telegram drops them after ~15 s) and are
+    //  harmless twice.
     if (action->kind == FSM_A_ANSWER)
         msg_send(&call, self->notifier);
     else
