@@ -202,20 +202,9 @@ static void test_full_order_in_english_and_shortfall(void **state) {
     s_fixture_destroy(&f);
 }
 
-//  The genbot child: runs until killed.
-static void s_child(fixture_t *f) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL); //  never outlive a test that died
-    genbot_opts_t opts = {.config = f->config, .prefix = "child-"};
-    genbot_t *genbot = genbot_start(&opts);
-    if (!genbot) _exit(3);
-    for (;;)
-        pause();
-}
-
 static pid_t s_spawn(fixture_t *f) {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) s_child(f);
+    pid_t pid = tu_spawn_genbot(f->config);
+    assert_true(pid > 0);
     return pid;
 }
 

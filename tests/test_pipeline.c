@@ -757,17 +757,6 @@ static void test_no_usable_key_queue_timeout(void **state) {
 
 //  The genbot child: runs until killed. It never returns to cmocka, and it
 //  dies with the test process whatever happens to that.
-static void s_child(fixture_t *f, pid_t parent) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(4); //  the parent died before prctl
-    genbot_opts_t opts = {.config = f->config, .prefix = "crash-"};
-    genbot_t *genbot = genbot_start(&opts);
-    if (!genbot) _exit(3);
-    for (;;)
-        pause();
-}
-
-//  The running child, killed by the teardown when a test fails midway.
 static pid_t s_child_pid;
 //  What the load test holds, freed by the teardown too.
 static struct {
@@ -776,10 +765,8 @@ static struct {
 } s_load;
 
 static pid_t s_spawn(fixture_t *f) {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) s_child(f, parent);
+    pid_t pid = tu_spawn_genbot(f->config); //  the real binary, with f->config as its environment
+    assert_true(pid > 0);
     s_child_pid = pid;
     return pid;
 }

@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
 #include <cmocka.h>
 #include <czmq.h>
 
@@ -71,6 +74,92 @@ static inline config_t *tu_config(const char *db_path) {
     config->log_level = LOG_LEVEL_WARN;
     log_set_level(LOG_LEVEL_WARN);
     return config;
+}
+
+//  The environment that makes `genbot run` use this configuration (the
+//  knobs tests change; the rest keep their defaults). NULL-terminated,
+//  strings malloc'd; free with tu_env_free.
+static inline char **tu_config_env(const config_t *c) {
+    char **env = calloc(64, sizeof(char *));
+    size_t n = 0;
+#define TU_ENV(...)                                                                                \
+    do {                                                                                           \
+        if (asprintf(&env[n], __VA_ARGS__) >= 0) n++;                                              \
+    } while (0)
+    TU_ENV("PATH=/usr/bin:/bin");
+    if (c->telegram_bot_token) TU_ENV("TELEGRAM_BOT_TOKEN=%s", c->telegram_bot_token);
+    TU_ENV("TELEGRAM_API_URL=%s", c->telegram_api_url);
+    TU_ENV("GENBOT_TG_POLL_TIMEOUT_S=%lld", (long long)c->tg_poll_timeout_s);
+    if (c->kie_api_key_count) {
+        char keys[2048] = "";
+        for (size_t i = 0; i < c->kie_api_key_count; i++)
+            snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%s", i ? "," : "",
+                     c->kie_api_keys[i]);
+        TU_ENV("KIE_API_KEYS=%s", keys);
+    }
+    TU_ENV("KIE_API_URL=%s", c->kie_api_url);
+    TU_ENV("KIE_UPLOAD_URL=%s", c->kie_upload_url);
+    TU_ENV("GENBOT_DB=%s", c->db_path);
+    TU_ENV("GENBOT_FREE_CREDITS=%lld", (long long)c->free_credits);
+    //  a port of its own, most likely free; genbot goes on if it is not
+    TU_ENV("GENBOT_STATS_BIND=tcp://127.0.0.1:%d", 20000 + (int)(random() % 30000));
+    TU_ENV("GENBOT_KIE_POLL_MS=%lld", (long long)c->kie_poll_ms);
+    TU_ENV("GENBOT_KIE_POLL_MAX_MS=%lld", (long long)c->kie_poll_max_ms);
+    TU_ENV("GENBOT_KIE_MAX_TASK_S=%lld", (long long)c->kie_max_task_s);
+    TU_ENV("GENBOT_RETRY_BASE_MS=%lld", (long long)c->retry_base_ms);
+    TU_ENV("GENBOT_MAX_ATTEMPTS=%lld", (long long)c->max_attempts);
+    TU_ENV("GENBOT_KEY_COOLDOWN_S=%lld", (long long)c->key_cooldown_s);
+    TU_ENV("GENBOT_KEY_BILLING_COOLDOWN_S=%lld", (long long)c->key_billing_cooldown_s);
+    TU_ENV("GENBOT_QUEUE_MAX_WAIT_S=%lld", (long long)c->queue_max_wait_s);
+    TU_ENV("GENBOT_TG_RATE=%lld", (long long)c->tg_rate);
+    TU_ENV("GENBOT_TG_CHAT_RATE=%lld", (long long)c->tg_chat_rate);
+    TU_ENV("GENBOT_LIMIT_ACTIVE=%lld", (long long)c->limit_active);
+    TU_ENV("GENBOT_LIMIT_PER_MIN=%lld", (long long)c->limit_per_min);
+    TU_ENV("GENBOT_SESSIONS=%lld", (long long)c->sessions);
+    TU_ENV("GENBOT_SYNC=%s", c->sync_full > 0 ? "full" : c->sync_full == 0 ? "normal" : "off");
+    TU_ENV("GENBOT_LOG_LEVEL=warn");
+    TU_ENV("GENBOT_LEDGER_BATCH=%lld", (long long)c->ledger_batch_max);
+    TU_ENV("GENBOT_KEY_SLOTS=%lld", (long long)c->key_slots);
+    TU_ENV("GENBOT_KEY_CREATE_PER_10S=%lld", (long long)c->key_create_per_10s);
+    TU_ENV("GENBOT_FLOOD_PER_10S=%lld", (long long)c->flood_per_10s);
+    const char *asan = getenv("ASAN_OPTIONS");
+    if (asan) TU_ENV("ASAN_OPTIONS=%s", asan);
+#undef TU_ENV
+    env[n] = NULL;
+    return env;
+}
+
+static inline void tu_env_free(char **env) {
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+//  Starts `genbot run` (the binary built beside this test: BUILD/genbot)
+//  as a child process with config. A fresh program, not a fork of this
+//  one: a forked child of a threaded process can inherit locks held by
+//  other threads (the sanitizers' allocator among them) and hang. The
+//  child dies with the test. Returns its pid.
+static inline pid_t tu_spawn_genbot(const config_t *config) {
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 16);
+    if (len <= 0) abort();
+    exe[len] = 0;
+    for (int up = 0; up < 2; up++) //  BUILD/tests/test_x -> BUILD
+        *strrchr(exe, '/') = 0;
+    strcat(exe, "/genbot");
+    char **env = tu_config_env(config);
+    char *argv[] = {exe, (char *)"run", NULL};
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(4);
+        execve(exe, argv, env);
+        _exit(127);
+    }
+    tu_env_free(env);
+    return pid;
 }
 
 //  A clock the test moves by hand (ms since the epoch).
