@@ -106,6 +106,7 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     F(MEDIA_KIND, "media_kind", MT_STR, 16, NONE)                                                  \
     F(LINK_TEXT, "link_text", MT_STR, MSG_MAX_TEXT, NONE)                                          \
     F(UPDATE, "update", MT_STR, MSG_MAX_UPDATE, NONE)                                              \
+    F(COUNTS, "counts", MT_INTS, 16, NONE)                                                         \
     F(MAX_ATTEMPTS, "max_attempts", MT_INT, 0, NONE)                                               \
     F(JOBS, "jobs", MT_LIST, MSG_MAX_ROWS, JOB_ROW)                                                \
     F(ENTRIES, "entries", MT_LIST, MSG_MAX_ROWS, ENTRY_ROW)
@@ -124,6 +125,7 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     K(SESSION_DATA, "session_data", R(F_FOUND), O(F_STATE, F_SESSION, F_UPDATE_ID))                \
     K(OFFSET_DATA, "offset_data", R(F_OFFSET), O())                                                \
     K(KEY_HEALTH, "key_health", R(F_FOUND), O(F_STATE, F_AT_MS))                                   \
+    K(JOB_COUNTS, "job_counts", R(F_COUNTS), O())                                                  \
     /* --- rows --- */                                                                             \
     K(JOB_ROW, "job_row",                                                                          \
       R(F_JOB_ID, F_USER_ID, F_CHAT_ID, F_ORDER_TOKEN, F_IDX, F_MODEL, F_PRICE, F_STATE,           \
@@ -148,6 +150,7 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     K(JOB_DELIVERED, "job_delivered", R(F_JOB_ID), O())                                            \
     K(JOB_TOLD, "job_told", R(F_JOB_ID), O())                                                      \
     K(JOBS_UNTOLD, "jobs_untold", R(), O(F_LIMIT))                                                 \
+    K(JOBS_COUNT, "jobs_count", R(), O())                                                          \
     K(JOB_CANCEL, "job_cancel", R(F_JOB_ID, F_USER_ID), O())                                       \
     K(JOB_GET, "job_get", R(F_JOB_ID), O())                                                        \
     K(JOB_STATUS_MSG, "job_status_msg", R(F_JOB_ID, F_MESSAGE_ID), O())                            \
@@ -177,7 +180,7 @@ typedef enum { MT_INT, MT_BOOL, MT_STR, MT_BIN, MT_INTS, MT_LIST } msg_type_t;
     K(TG_RESULT, "tg_result", R(F_CODE), O(F_MESSAGE_ID, F_CHAT_ID, F_DETAIL))                     \
     /* --- generation engine --- */                                                                \
     /* key worker -> session shard of the job's user: what happened. */                            \
-    /* state: a job state; queued with err_class = a retry is scheduled; */ \
+    /* state: a job state; queued with err_class = a retry is scheduled; */                        \
     /* duplicate: sent again after a restart (the user may not have it) */                         \
     K(JOB_EVENT, "job_event", R(F_JOB_ID, F_USER_ID, F_STATE),                                     \
       O(F_CHAT_ID, F_ORDER_TOKEN, F_IDX, F_PROGRESS, F_ERR_CLASS, F_ERR_DETAIL, F_ATTEMPTS,        \

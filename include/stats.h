@@ -108,7 +108,8 @@
     F("jobs.retries", "uint", "retried with backoff (attempt counted)")                            \
     F("jobs.requeues", "uint", "given back to the queue for any key (not counted)")                \
     F("jobs.expired", "uint", "released after waiting too long for a usable key")                  \
-    F("jobs_by_state", "map|nil", "jobs in the ledger by state; nil until the ledger is asked")    \
+    F("jobs_by_state", "map|nil",                                                                  \
+      "jobs in the ledger by non-terminal state; nil until the ledger has answered")               \
     F("jobs_by_state.*", "uint", "jobs in that state (job.h JOB_STATES)")                          \
     F("keys", "array", "one map per KIE key worker")                                               \
     F("keys[]", "map", "a key")                                                                    \
@@ -195,9 +196,10 @@ const char *stats_event_name(stats_event_kind_t kind); //  "?" when unknown
 uint64_t stats_percentile(const uint64_t buckets[ACTOR_HIST_BUCKETS], double q);
 
 typedef struct {
-    const config_t *config; //  stats_bind, stats_interval_ms
-    const char *bind;       //  NULL = config->stats_bind
-    int64_t interval_ms;    //  0 = config->stats_interval_ms
+    const config_t *config;      //  stats_bind, stats_interval_ms
+    const char *bind;            //  NULL = config->stats_bind
+    int64_t interval_ms;         //  0 = config->stats_interval_ms
+    const char *ledger_endpoint; //  jobs by state; NULL = LEDGER_ENDPOINT
 } stats_args_t;
 
 //  Starts the stats actor (it starts even when its bind fails: see above).

@@ -93,7 +93,7 @@ genbot_t *genbot_start(const genbot_opts_t *opts) {
         genbot_stop(&self);
         return NULL;
     }
-    self->stats_args = (stats_args_t){.config = config};
+    self->stats_args = (stats_args_t){.config = config, .ledger_endpoint = self->ledger_ep};
     self->stats = stats_start(&self->stats_args); //  NULL (logged): genbot runs without
     self->ledger_args = (ledger_args_t){.config = config, .endpoint = self->ledger_ep};
     self->ledger = ledger_start(&self->ledger_args);

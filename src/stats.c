@@ -1,6 +1,9 @@
 /*  stats.c — the stats actor and the event ring (stats.h). */
 #include "stats.h"
 
+#include "job.h"
+#include "ledger.h"
+
 #include <assert.h>
 #include <math.h>
 #include <msgpack.h>
@@ -225,6 +228,11 @@ typedef struct {
     s_recent_t recent[STATS_RECENT_EVENTS]; //  a ring, recent_next the oldest once full
     size_t recent_count, recent_next;
     bool all_keys_down;
+    zsock_t *ledger;         //  asks for jobs by state once per interval
+    bool counts_asked;       //  a request in flight
+    int64_t counts_asked_at; //  monotonic ms, to ask again if no answer came
+    int64_t counts[JOB_STATE_COUNT_ - 1];
+    int64_t counts_at; //  monotonic ms of the last answer, 0 = none
 } stats_t;
 
 //  The worker's health gauge values, in the order of worker_internal.h's w_health_t.
@@ -232,6 +240,7 @@ static const char *const s_health_names[] = {"healthy", "cooling", "disabled"};
 enum { S_HEALTHY = 0, S_COOLING = 1 };
 
 static int s_on_tick(actor_t *actor, int timer_id, void *arg);
+static int s_on_counts(actor_t *actor, zsock_t *sock, void *arg);
 static int s_on_events(actor_t *actor, int timer_id, void *arg);
 static int s_on_bind_retry(actor_t *actor, int timer_id, void *arg);
 static void s_drain(stats_t *self);
@@ -260,6 +269,8 @@ static void s_stats_actor(zsock_t *pipe, void *arg) {
     } else {
         zsock_set_linger(self->pub, STATS_LINGER_MS);
         s_bind(self);
+        self->ledger = ledger_connect(args->ledger_endpoint);
+        if (self->ledger) actor_reader(self->actor, self->ledger, s_on_counts, self);
         actor_timer(self->actor, (size_t)self->interval_ms, 0, s_on_tick, self);
         actor_timer(self->actor, STATS_EVENT_POLL_MS, 0, s_on_events, self);
         actor_ready(self->actor, 0);
@@ -267,6 +278,7 @@ static void s_stats_actor(zsock_t *pipe, void *arg) {
         s_drain(self); //  the events of the stop (shutdown) still leave
     }
     zsock_destroy(&self->pub);
+    zsock_destroy(&self->ledger);
     zhashx_destroy(&self->prev);
     actor_destroy(&self->actor);
     free(self);
@@ -550,9 +562,20 @@ static void s_pack_jobs(const stats_t *self, msgpack_packer *pk) {
     s_uint(pk, "retries", s_sum(self, R_WORKER, "retries"));
     s_uint(pk, "requeues", s_sum(self, R_WORKER, "requeues"));
     s_uint(pk, "expired", s_sum(self, R_WORKER, "expired"));
-    //  Counts by state need a ledger request (docs/stats.md "jobs_by_state").
+    //  the ledger's last answer, unless it is older than two intervals
     s_key(pk, "jobs_by_state");
-    msgpack_pack_nil(pk);
+    if (!self->counts_at || zclock_mono() - self->counts_at > 2 * self->interval_ms) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    uint32_t active = 0;
+    for (int i = 1; i < JOB_STATE_COUNT_; i++)
+        active += !job_state_terminal((job_state_t)i);
+    msgpack_pack_map(pk, active);
+    for (int i = 1; i < JOB_STATE_COUNT_; i++)
+        if (!job_state_terminal((job_state_t)i))
+            s_uint(pk, job_state_name((job_state_t)i),
+                   self->counts[i - 1] > 0 ? (uint64_t)self->counts[i - 1] : 0);
 }
 
 //  Sent once each time every configured key has stopped being healthy.
@@ -652,9 +675,33 @@ static void s_pack(stats_t *self, msgpack_packer *pk, int64_t now_mono) {
     s_uint(pk, "events_dropped", atomic_load(&s_events_dropped));
 }
 
+static int s_on_counts(actor_t *actor, zsock_t *sock, void *arg) {
+    (void)actor;
+    stats_t *self = (stats_t *)arg;
+    msg_err_t err;
+    msg_t *reply = msg_recv(sock, &err);
+    self->counts_asked = false;
+    if (reply && msg_kind(reply) == MSG_K_JOB_COUNTS) {
+        size_t n = msg_len(reply, F_COUNTS);
+        for (size_t i = 0; i < n && i < JOB_STATE_COUNT_ - 1; i++)
+            self->counts[i] = msg_ints(reply, F_COUNTS)[i];
+        self->counts_at = zclock_mono();
+    }
+    msg_destroy(&reply);
+    return 0;
+}
+
 static int s_on_tick(actor_t *actor, int timer_id, void *arg) {
     (void)timer_id;
     stats_t *self = (stats_t *)arg;
+    int64_t asked_ago = zclock_mono() - self->counts_asked_at;
+    if (self->ledger && (!self->counts_asked || asked_ago > 5 * self->interval_ms)) {
+        msg_t *ask = msg_new(MSG_K_JOBS_COUNT, 1);
+        if (msg_send(&ask, self->ledger) == 0) {
+            self->counts_asked = true;
+            self->counts_asked_at = zclock_mono();
+        }
+    }
     s_drain(self); //  events first: the sample lists them
     int64_t now = zclock_mono();
     s_sample(self);

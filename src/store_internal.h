@@ -51,6 +51,8 @@
                   " AND next_at_ms <= ?2 ORDER BY job_id LIMIT ?3) RETURNING " STORE_JOB_COLS)     \
     S(JOB_SUBMIT, "UPDATE jobs SET state = 'submitted', task_id = ?2, updated_ms = ?3"             \
                   " WHERE job_id = ?1")                                                            \
+    S(JOBS_COUNT, "SELECT state, count(*) FROM jobs WHERE state IN"                                \
+                  " ('queued','running','submitted','succeeded') GROUP BY state")                  \
     S(JOB_TOLD, "UPDATE jobs SET told = 1 WHERE job_id = ?1 AND state = 'failed'")                 \
     S(JOBS_UNTOLD, "SELECT " STORE_JOB_COLS " FROM jobs WHERE state = 'failed' AND told = 0"       \
                    " ORDER BY job_id LIMIT ?1")                                                    \
@@ -143,6 +145,7 @@ msg_t *store_op_job_cancel(store_ctx_t *ctx);
 msg_t *store_op_job_delivered(store_ctx_t *ctx);
 msg_t *store_op_job_told(store_ctx_t *ctx);
 msg_t *store_op_jobs_untold(store_ctx_t *ctx);
+msg_t *store_op_jobs_count(store_ctx_t *ctx);
 msg_t *store_op_jobs_expire(store_ctx_t *ctx);
 msg_t *store_op_key_health_save(store_ctx_t *ctx);
 msg_t *store_op_key_health_load(store_ctx_t *ctx);

@@ -217,6 +217,25 @@ msg_t *store_op_job_told(store_ctx_t *ctx) {
 
 static msg_t *s_job_list_reply(store_ctx_t *ctx, sqlite3_stmt *stmt, const char *what);
 
+//  Jobs by state (job.h order), for the stats feed. The terminal states
+//  grow forever and are not counted every second: -1.
+msg_t *store_op_jobs_count(store_ctx_t *ctx) {
+    int64_t counts[JOB_STATE_COUNT_ - 1];
+    for (int i = 1; i < JOB_STATE_COUNT_; i++)
+        counts[i - 1] = job_state_terminal((job_state_t)i) ? -1 : 0;
+    sqlite3_stmt *stmt = store_stmt(ctx->store, S_JOBS_COUNT);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        job_state_t state = job_state_parse((const char *)sqlite3_column_text(stmt, 0));
+        if (state != JOB_UNKNOWN) counts[state - 1] = sqlite3_column_int64(stmt, 1);
+    }
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) return store_sql_error(ctx, "jobs_count");
+    msg_t *reply = msg_new(MSG_K_JOB_COUNTS, msg_corr(ctx->req));
+    msg_set_ints(reply, F_COUNTS, counts, JOB_STATE_COUNT_ - 1);
+    return reply;
+}
+
 //  Failed jobs whose users were not told yet, oldest first.
 msg_t *store_op_jobs_untold(store_ctx_t *ctx) {
     int64_t limit = msg_has(ctx->req, F_LIMIT) ? msg_int(ctx->req, F_LIMIT) : 50;

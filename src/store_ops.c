@@ -293,6 +293,7 @@ static const struct s_op s_ops[MSG_K_COUNT_] = {
     [MSG_K_JOB_DELIVERED] = {store_op_job_delivered, true},
     [MSG_K_JOB_TOLD] = {store_op_job_told, true},
     [MSG_K_JOBS_UNTOLD] = {store_op_jobs_untold, false},
+    [MSG_K_JOBS_COUNT] = {store_op_jobs_count, false},
     [MSG_K_JOB_CANCEL] = {store_op_job_cancel, true},
     [MSG_K_JOB_GET] = {store_op_job_get, false},
     [MSG_K_JOB_STATUS_MSG] = {store_op_job_status_msg, true},

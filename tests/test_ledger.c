@@ -6,6 +6,8 @@
 
 #include <sqlite3.h>
 
+#include "job.h"
+
 #define ENDPOINT "inproc://ledger-test"
 
 typedef struct {
@@ -583,6 +585,15 @@ static void test_status_msg_expire_key_health(void **state) {
     msg_set_int(req, F_MAX_N, 0);
     s_expect(f, req, LEDGER_E_BAD_REQUEST);
 
+    //  by state: one running (claimed), none queued any more; terminal states
+    //  are not counted (-1)
+    reply = s_call(f, msg_new(MSG_K_JOBS_COUNT, 0));
+    assert_int_equal(msg_kind(reply), MSG_K_JOB_COUNTS);
+    assert_int_equal(msg_len(reply, F_COUNTS), JOB_STATE_COUNT_ - 1);
+    assert_int_equal(msg_ints(reply, F_COUNTS)[JOB_QUEUED - 1], 0);
+    assert_int_equal(msg_ints(reply, F_COUNTS)[JOB_RUNNING - 1], 1);
+    assert_int_equal(msg_ints(reply, F_COUNTS)[JOB_FAILED - 1], -1);
+    msg_destroy(&reply);
     //  the two expired jobs are failures not told yet; telling one leaves one
     req = msg_new(MSG_K_JOBS_UNTOLD, 0);
     reply = s_call(f, req);
