@@ -78,8 +78,12 @@ tsan: deps
 	  CFLAGS="-O1 -g -fsanitize=thread" all
 	@GENBOT_TEST_SCALE=$${GENBOT_TEST_SCALE:-4} tests/run.sh build-tsan $(TESTS)
 
-bench: $(BUILD)/genbot-bench
+bench: $(BUILD)/genbot-bench $(BUILD)/genbot
 	$(BUILD)/genbot-bench ledger
+	$(BUILD)/genbot-bench interactive --users 400 --duration 10
+	$(BUILD)/genbot-bench orders --duration 15
+	$(BUILD)/genbot-bench fanout --users 400 --kie-task-ms 5000 --ramp 5 --duration 10
+	$(BUILD)/genbot-bench faults --duration 15
 
 lint: deps
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \

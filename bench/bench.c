@@ -30,9 +30,10 @@
 #include "ledger.h"
 #include "log.h"
 #include "msg.h"
+#include "scn.h"
 
-#define S_MAX_CLIENTS   64
-#define S_MAX_WINDOW    1024
+#define S_MAX_CLIENTS    64
+#define S_MAX_WINDOW     1024
 #define S_LAT_PER_CLIENT (4 * 1024 * 1024)
 
 typedef struct {
@@ -92,8 +93,9 @@ static msg_t *s_next(s_client_t *c, s_flow_t *f, int flow_index) {
         msg_set_str(m, F_MODEL, "sora-2-image-to-video");
         msg_set_int(m, F_PRICE, 1);
         msg_set_int(m, F_COUNT, 1);
-        msg_set_str(m, F_PARAMS, "{\"photo\":\"AgACAgIAAxkBAAIBJ2VxY\",\"product\":\"Ceramic mug,"
-                                 " 350 ml\",\"template\":\"ugc\",\"wishes\":\"-\"}");
+        msg_set_str(m, F_PARAMS,
+                    "{\"photo\":\"AgACAgIAAxkBAAIBJ2VxY\",\"product\":\"Ceramic mug,"
+                    " 350 ml\",\"template\":\"ugc\",\"wishes\":\"-\"}");
         break;
     }
     case STEP_CLAIM:
@@ -172,20 +174,17 @@ static void *s_client_thread(void *arg) {
     int in_flight = window;
     while (in_flight > 0) {
         zmq_pollitem_t item = {handle, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, 1000) <= 0)
-            break;
+        if (zmq_poll(&item, 1, 1000) <= 0) break;
         msg_err_t err;
         msg_t *reply = msg_recv(dealer, &err);
-        if (!reply)
-            continue;
+        if (!reply) continue;
         int64_t now = s_ns();
         int index = (int)(msg_corr(reply) >> 32);
         s_flow_t *f = &flows[index];
         if (c->lat_n < S_LAT_PER_CLIENT)
             c->lat_us[c->lat_n++] = (uint32_t)((now - f->sent_ns) / 1000);
         c->requests++;
-        if (!s_advance(c, f, reply))
-            c->errors++;
+        if (!s_advance(c, f, reply)) c->errors++;
         msg_destroy(&reply);
         if (atomic_load(c->stop)) {
             in_flight--;
@@ -214,8 +213,7 @@ typedef struct {
 } s_result_t;
 
 static int s_run_ledger(const s_opts_t *opts, int clients, int batch, s_result_t *result) {
-    if (clients < 1 || clients > S_MAX_CLIENTS)
-        return -1;
+    if (clients < 1 || clients > S_MAX_CLIENTS) return -1;
     char path[256];
     if (opts->db)
         snprintf(path, sizeof path, "%s", opts->db);
@@ -275,8 +273,8 @@ static int s_run_ledger(const s_opts_t *opts, int clients, int batch, s_result_t
     pthread_t threads[S_MAX_CLIENTS];
     int64_t start = s_ns();
     for (int i = 0; i < clients; i++) {
-        cs[i] = (s_client_t){.index = i, .opts = opts, .endpoint = endpoint, .clients = clients,
-                             .stop = &stop};
+        cs[i] = (s_client_t){
+            .index = i, .opts = opts, .endpoint = endpoint, .clients = clients, .stop = &stop};
         cs[i].lat_us = malloc(S_LAT_PER_CLIENT * sizeof(uint32_t));
         pthread_create(&threads[i], NULL, s_client_thread, &cs[i]);
     }
@@ -313,8 +311,7 @@ static int s_run_ledger(const s_opts_t *opts, int clients, int batch, s_result_t
     free(cs);
     char report[512];
     result->check_ok = check_db(path, report, sizeof report, NULL) == 0;
-    if (!result->check_ok)
-        fprintf(stderr, "genbot-bench: genbot check failed: %s\n", report);
+    if (!result->check_ok) fprintf(stderr, "genbot-bench: genbot check failed: %s\n", report);
     config_destroy(&config);
     if (!opts->db) {
         unlink(path);
@@ -327,13 +324,15 @@ static int s_run_ledger(const s_opts_t *opts, int clients, int batch, s_result_t
 }
 
 static int s_cmd_ledger(int argc, char **argv) {
-    s_opts_t opts = {.seconds = 3, .window = 64, .clients = {1, 4, 16}, .client_sets = 3,
-                     .sync = 1};
-    static const struct option longopts[] = {
-        {"seconds", required_argument, NULL, 's'}, {"window", required_argument, NULL, 'w'},
-        {"clients", required_argument, NULL, 'c'}, {"sync", required_argument, NULL, 'y'},
-        {"db", required_argument, NULL, 'd'},      {"json", no_argument, NULL, 'j'},
-        {NULL, 0, NULL, 0}};
+    s_opts_t opts = {
+        .seconds = 3, .window = 64, .clients = {1, 4, 16}, .client_sets = 3, .sync = 1};
+    static const struct option longopts[] = {{"seconds", required_argument, NULL, 's'},
+                                             {"window", required_argument, NULL, 'w'},
+                                             {"clients", required_argument, NULL, 'c'},
+                                             {"sync", required_argument, NULL, 'y'},
+                                             {"db", required_argument, NULL, 'd'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
@@ -380,22 +379,26 @@ static int s_cmd_ledger(int argc, char **argv) {
         printf("ledger mix: order_place, jobs_claim, job_submitted, job_succeeded|job_failed"
                " (1 in 10), job_delivered\nsync=%s window=%d flows per client, %.1f s per run\n\n"
                "%8s %8s %12s %10s %10s %10s %7s\n",
-               opts.sync > 0 ? "full" : opts.sync == 0 ? "normal" : "off", opts.window,
-               opts.seconds, "clients", "batch", "requests/s", "p50 ms", "p99 ms", "errors",
-               "check");
+               opts.sync > 0    ? "full"
+               : opts.sync == 0 ? "normal"
+                                : "off",
+               opts.window, opts.seconds, "clients", "batch", "requests/s", "p50 ms", "p99 ms",
+               "errors", "check");
     else
         printf("[");
     bool first = true;
     for (int b = 0; b < 2; b++) {
-        int batch = b == 0 ? 256 : 1;
+        int batch =
+            b == 0
+                ? (int)(getenv("GENBOT_LEDGER_BATCH") ? atoi(getenv("GENBOT_LEDGER_BATCH")) : 256)
+                : 1;
         for (int i = 0; i < opts.client_sets; i++) {
             s_result_t r;
             if (s_run_ledger(&opts, opts.clients[i], batch, &r)) {
                 failures++;
                 continue;
             }
-            if (!r.check_ok)
-                failures++;
+            if (!r.check_ok) failures++;
             if (opts.json)
                 printf("%s{\"clients\":%d,\"batch\":%d,\"requests_per_s\":%.0f,\"p50_ms\":%.3f,"
                        "\"p99_ms\":%.3f,\"errors\":%llu,\"generations\":%llu,\"check\":%s}",
@@ -410,8 +413,7 @@ static int s_cmd_ledger(int argc, char **argv) {
             first = false;
         }
     }
-    if (opts.json)
-        printf("]\n");
+    if (opts.json) printf("]\n");
     return failures ? 1 : 0;
 }
 
@@ -421,7 +423,12 @@ static const struct {
     const char *help;
 } s_commands[] = {
     {"ledger", s_cmd_ledger, "ledger throughput and latency, batched vs one transaction each"},
-    {"notifier", bench_notifier, "outbound Telegram throughput, with and without Telegram's limits"},
+    {"notifier", bench_notifier,
+     "outbound Telegram throughput, with and without Telegram's limits"},
+    {"interactive", scn_cmd_interactive, "genbot child: menu browsing, the pure update path"},
+    {"orders", scn_cmd_orders, "genbot child: full order flows with fast KIE tasks"},
+    {"fanout", scn_cmd_fanout, "genbot child: 10,000 concurrent generations"},
+    {"faults", scn_cmd_faults, "genbot child: Telegram and KIE faults, every check must pass"},
 };
 
 int main(int argc, char **argv) {
@@ -432,8 +439,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 64 : 0;
     }
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
-        if (strcmp(argv[1], s_commands[i].name) == 0)
-            return s_commands[i].fn(argc - 1, argv + 1);
+        if (strcmp(argv[1], s_commands[i].name) == 0) return s_commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "genbot-bench: unknown command \"%s\"\n", argv[1]);
     return 64;
 }
