@@ -28,6 +28,8 @@ typedef struct s_call {
     void *arg;
 } s_call_t;
 
+#define S_SPARE_MAX 64
+
 struct httpc_s {
     actor_t *actor;
     CURLM *multi;
@@ -35,6 +37,10 @@ struct httpc_s {
     s_call_t *calls;
     size_t in_flight;
     bool collecting;
+    //  easy handles of finished calls, reset for the next: creating one per
+    //  call was most of the notifier's CPU (libcurl's allocations)
+    CURL *spare[S_SPARE_MAX];
+    size_t spare_count;
 };
 
 static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
@@ -71,6 +77,8 @@ void httpc_destroy(httpc_t **self_p) {
     httpc_cancel(self, NULL);
     if (self->timer_id >= 0) actor_timer_end(self->actor, self->timer_id);
     curl_multi_cleanup(self->multi);
+    while (self->spare_count)
+        curl_easy_cleanup(self->spare[--self->spare_count]);
     free(self);
     *self_p = NULL;
 }
@@ -119,7 +127,7 @@ int httpc_start(httpc_t *self, const httpc_request_t *request, httpc_done_fn *do
     call->done = done;
     call->arg = arg;
     call->max_bytes = request->max_bytes ? request->max_bytes : 1024 * 1024;
-    call->easy = curl_easy_init();
+    call->easy = self->spare_count ? self->spare[--self->spare_count] : curl_easy_init();
     if (!call->easy) {
         free(call);
         return -1;
@@ -309,7 +317,12 @@ static void s_collect(httpc_t *self) {
 }
 
 static void s_call_free(s_call_t *call) {
-    curl_easy_cleanup(call->easy);
+    httpc_t *owner = call->owner;
+    if (call->easy && owner && owner->spare_count < S_SPARE_MAX) {
+        curl_easy_reset(call->easy);
+        owner->spare[owner->spare_count++] = call->easy;
+    } else
+        curl_easy_cleanup(call->easy);
     curl_mime_free(call->mime);
     curl_slist_free_all(call->headers);
     free(call->body_copy);

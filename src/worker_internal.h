@@ -95,10 +95,10 @@ typedef struct {
     //  the end request and the event that follows its OK
     int end_kind; //  MSG_K_JOB_SUCCEEDED, _FAILED or _RETRY
     kie_class_t end_class;
-    char end_detail[KIE_DETAIL_MAX];
+    char *end_detail; //  heap, set at the end: 10,000 jobs in flight stay small
     int64_t end_at_ms;
     bool end_counted;
-    char result_url[KIE_URL_MAX];
+    char *result_url; //  heap, set on success
 } wjob_t;
 
 //  The optional parts of a job event.

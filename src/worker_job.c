@@ -63,6 +63,8 @@ void wjob_destroy(wjob_t **self_p) {
     free(self->params);
     free(self->prompt);
     free(self->image_url);
+    free(self->end_detail);
+    free(self->result_url);
     free(self);
     *self_p = NULL;
 }
@@ -274,6 +276,8 @@ static void s_on_created(const httpc_response_t *response, void *arg) {
         worker_key_ok(worker);
         snprintf(self->task_id, sizeof self->task_id, "%s", out.task_id);
         self->started_ms = worker_now(worker);
+        free(self->prompt); //  the task has it: no need to hold it while it runs
+        self->prompt = NULL;
         s_record(self);
         return;
     }
@@ -379,7 +383,8 @@ static void s_on_polled(const httpc_response_t *response, void *arg) {
     self->poll_errors = 0;
     switch (record->state) {
     case KIE_STATE_SUCCESS:
-        snprintf(self->result_url, sizeof self->result_url, "%s", record->result_urls[0]);
+        free(self->result_url);
+        self->result_url = strdup(record->result_urls[0]);
         s_end(self, MSG_K_JOB_SUCCEEDED, KIE_CLASS_UNKNOWN, "", 0, false);
         break;
     case KIE_STATE_FAIL: {
@@ -422,7 +427,8 @@ static void s_end(wjob_t *self, int kind, kie_class_t cls, const char *detail, i
     self->phase = WJ_END;
     self->end_kind = kind;
     self->end_class = cls;
-    snprintf(self->end_detail, sizeof self->end_detail, "%s", detail ? detail : "");
+    free(self->end_detail);
+    self->end_detail = strndup(detail ? detail : "", KIE_DETAIL_MAX - 1);
     s_utf8_trim(self->end_detail);
     self->end_at_ms = at_ms;
     self->end_counted = counted;
@@ -433,10 +439,10 @@ static void s_end_send(wjob_t *self) {
     msg_t *req = msg_new(self->end_kind, 0);
     msg_set_int(req, F_JOB_ID, self->job_id);
     if (self->end_kind == MSG_K_JOB_SUCCEEDED)
-        msg_set_str(req, F_RESULT_URL, self->result_url);
+        msg_set_str(req, F_RESULT_URL, self->result_url ? self->result_url : "");
     else {
         msg_set_str(req, F_ERR_CLASS, kie_class_name(self->end_class));
-        if (*self->end_detail) msg_set_str(req, F_ERR_DETAIL, self->end_detail);
+        if (self->end_detail && *self->end_detail) msg_set_str(req, F_ERR_DETAIL, self->end_detail);
     }
     if (self->end_kind == MSG_K_JOB_RETRY) {
         msg_set_int(req, F_AT_MS, self->end_at_ms);
