@@ -268,16 +268,26 @@ static void s_ack_now(shard_t *self, int64_t update_id) {
 
 //  --- actions -----------------------------------------------------------------
 
-static json_t *s_keyboard(const i18n_keyboard_t *kb) {
-    char *text = kb ? i18n_kb_json(kb) : NULL;
-    json_t *markup = text ? json_loads(text, 0, NULL) : NULL;
+//  params as JSON text, with the keyboard's reply_markup spliced in as the
+//  text i18n already made of it (no parse and print again).
+static char *s_params_text(json_t *params, const i18n_keyboard_t *kb) {
+    char *text = json_dumps(params, JSON_COMPACT);
+    char *markup = kb ? i18n_kb_json(kb) : NULL;
+    if (!text || !markup) {
+        free(markup);
+        return text;
+    }
+    size_t len = strlen(text); //  ends with '}', and holds at least one field
+    char *both = NULL;
+    if (asprintf(&both, "%.*s,\"reply_markup\":%s}", (int)(len - 1), text, markup) < 0) both = NULL;
     free(text);
-    return markup;
+    free(markup);
+    return both;
 }
 
 static void s_tg_call(shard_t *self, s_user_t *user, const char *method, json_t *params,
                       int64_t chat_id, int priority, const fsm_action_t *action) {
-    char *text = json_dumps(params, JSON_COMPACT);
+    char *text = s_params_text(params, action->keyboard);
     msg_t *call = text ? notifier_call(method, text, chat_id, priority) : NULL;
     free(text);
     json_decref(params);
@@ -321,8 +331,6 @@ static void s_execute(shard_t *self, s_user_t *user, bool *saved) {
             json_t *p = json_pack("{s:I, s:s, s:s, s:{s:b}}", "chat_id", (json_int_t)a->chat_id,
                                   "text", a->text ? a->text : "", "parse_mode", "HTML",
                                   "link_preview_options", "is_disabled", 1);
-            json_t *kb = s_keyboard(a->keyboard);
-            if (kb) json_object_set_new(p, "reply_markup", kb);
             s_tg_call(self, user, "sendMessage", p, a->chat_id, (int)a->priority, a);
             break;
         }
@@ -331,8 +339,6 @@ static void s_execute(shard_t *self, s_user_t *user, bool *saved) {
                 json_pack("{s:I, s:I, s:s, s:s, s:{s:b}}", "chat_id", (json_int_t)a->chat_id,
                           "message_id", (json_int_t)a->message_id, "text", a->text ? a->text : "",
                           "parse_mode", "HTML", "link_preview_options", "is_disabled", 1);
-            json_t *kb = s_keyboard(a->keyboard);
-            if (kb) json_object_set_new(p, "reply_markup", kb);
             s_tg_call(self, user, "editMessageText", p, a->chat_id, (int)a->priority, a);
             break;
         }
@@ -351,8 +357,6 @@ static void s_execute(shard_t *self, s_user_t *user, bool *saved) {
             json_t *p =
                 json_pack("{s:I, s:s, s:s, s:b}", "chat_id", (json_int_t)a->chat_id, "caption",
                           a->text ? a->text : "", "parse_mode", "HTML", "supports_streaming", 1);
-            json_t *kb = s_keyboard(a->keyboard);
-            if (kb) json_object_set_new(p, "reply_markup", kb);
             s_tg_call(self, user, "sendVideo", p, a->chat_id, (int)a->priority, a);
             break;
         }
