@@ -53,8 +53,7 @@ typedef struct {
     int attempts;
     int64_t received_us; //  zclock_usecs at its arrival
     bool paced;          //  in sendq (else: unpaced, e.g. callback answers)
-    bool downloading;
-    char *media; //  downloaded bytes
+    char *media;         //  downloaded bytes
     size_t media_size;
 } s_call_t;
 
@@ -278,7 +277,6 @@ static void s_start(notifier_t *self, s_call_t *call, const httpc_request_t *req
 static void s_send(notifier_t *self, s_call_t *call) {
     if (call->media_url && !call->media) {
         //  first the result file itself, with the upload cap
-        call->downloading = true;
         httpc_request_t request = {.url = call->media_url,
                                    .timeout_ms = NOTIFIER_MEDIA_TIMEOUT_MS,
                                    .max_bytes = NOTIFIER_UPLOAD_MAX};
@@ -332,7 +330,6 @@ static void s_on_media(const httpc_response_t *response, void *arg) {
     notifier_t *self = flight->self;
     s_call_t *call = flight->call;
     free(flight);
-    call->downloading = false;
     if (response->status == 200 && !response->too_large) {
         call->media = (char *)malloc(response->body_len ? response->body_len : 1);
         assert(call->media);
