@@ -85,18 +85,27 @@ void tgs_m_send_document(tgsim_t *sim, tgs_request_t *req, tgs_reply_t *reply) {
     s_send_media(sim, req, reply, "document");
 }
 
-void tgs_m_edit_text(tgsim_t *sim, tgs_request_t *req, tgs_reply_t *reply) {
+//  editMessageText and editMessageCaption: the same checks and the same
+//  change, on the text or on the caption.
+static void s_edit_text_or_caption(tgsim_t *sim, tgs_request_t *req, tgs_reply_t *reply,
+                                   bool caption) {
     tgs_chat_t *chat = NULL;
     tgs_message_t *msg = s_edit_target(sim, req, reply, &chat);
     if (!msg) return;
-    if (msg->caption || !streq(msg->kind, "text")) {
+    if (!caption && (msg->caption || !streq(msg->kind, "text"))) {
         tgs_reply_error(reply, 400, "Bad Request: there is no text in the message to edit");
+        return;
+    }
+    if (caption && (streq(msg->kind, "text") || streq(msg->kind, "invoice"))) {
+        tgs_reply_error(reply, 400, "Bad Request: there is no caption in the message to edit");
         return;
     }
     char *plain = NULL, *entities = NULL, *markup = NULL;
     tgsim_button_t *buttons = NULL;
     size_t count = 0;
-    if (s_text(req, tgs_param_str(req, "text"), false, &plain, &entities, reply) != 0) return;
+    if (s_text(req, tgs_param_str(req, caption ? "caption" : "text"), caption, &plain, &entities,
+               reply) != 0)
+        return;
     int rc = s_markup(req, &markup, &buttons, &count, reply);
     if (rc == 0 && s_same(plain, msg->text) && s_same(entities, msg->entities) &&
         s_same(markup, msg->markup)) {
@@ -114,6 +123,7 @@ void tgs_m_edit_text(tgsim_t *sim, tgs_request_t *req, tgs_reply_t *reply) {
     free(msg->entities);
     msg->text = plain;
     msg->entities = entities;
+    if (caption) msg->caption = true;
     tgs_message_set_markup(msg, markup, tgs_buttons_copy(buttons, count), count);
     free(markup);
     msg->edits++;
@@ -121,41 +131,12 @@ void tgs_m_edit_text(tgsim_t *sim, tgs_request_t *req, tgs_reply_t *reply) {
     s_finish(sim, req, reply, chat, msg, buttons, count);
 }
 
+void tgs_m_edit_text(tgsim_t *sim, tgs_request_t *req, tgs_reply_t *reply) {
+    s_edit_text_or_caption(sim, req, reply, false);
+}
+
 void tgs_m_edit_caption(tgsim_t *sim, tgs_request_t *req, tgs_reply_t *reply) {
-    tgs_chat_t *chat = NULL;
-    tgs_message_t *msg = s_edit_target(sim, req, reply, &chat);
-    if (!msg) return;
-    if (streq(msg->kind, "text") || streq(msg->kind, "invoice")) {
-        tgs_reply_error(reply, 400, "Bad Request: there is no caption in the message to edit");
-        return;
-    }
-    char *plain = NULL, *entities = NULL, *markup = NULL;
-    tgsim_button_t *buttons = NULL;
-    size_t count = 0;
-    if (s_text(req, tgs_param_str(req, "caption"), true, &plain, &entities, reply) != 0) return;
-    int rc = s_markup(req, &markup, &buttons, &count, reply);
-    if (rc == 0 && s_same(plain, msg->text) && s_same(entities, msg->entities) &&
-        s_same(markup, msg->markup)) {
-        tgs_reply_error(reply, 400, S_NOT_MODIFIED);
-        rc = -1;
-    }
-    if (rc != 0 || !tgs_flood_ok(sim, req, chat, reply)) {
-        free(plain);
-        free(entities);
-        free(markup);
-        tgs_buttons_free(buttons, count);
-        return;
-    }
-    free(msg->text);
-    free(msg->entities);
-    msg->text = plain;
-    msg->entities = entities;
-    msg->caption = true;
-    tgs_message_set_markup(msg, markup, tgs_buttons_copy(buttons, count), count);
-    free(markup);
-    msg->edits++;
-    msg->edit_date = tgs_unix_now();
-    s_finish(sim, req, reply, chat, msg, buttons, count);
+    s_edit_text_or_caption(sim, req, reply, true);
 }
 
 void tgs_m_edit_markup(tgsim_t *sim, tgs_request_t *req, tgs_reply_t *reply) {
